@@ -1,0 +1,250 @@
+// Package config is Gatehouse's typed configuration. Every setting has one GATEHOUSE_*
+// environment variable and one command-line flag (the flag wins); defaults give the
+// embedded single-node mode (SQLite file, in-process cache). Only cmd/gatehouse reads it;
+// everything else receives the pieces it needs.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
+)
+
+// Config is the effective configuration of one process.
+type Config struct {
+	Listen          string
+	PublicURL       *url.URL
+	DatabaseURL     string
+	RedisURL        string
+	RedisPrefix     string
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	AutoMigrate     bool
+	// SCIMMaxBodyBytes bounds every SCIM request body.
+	SCIMMaxBodyBytes int64
+}
+
+// setting ties an environment variable and a flag to a field, with its default and help,
+// so parsing, validation, `gatehouse config` and the docs all come from one table.
+type setting struct {
+	env, flag, def, help string
+	secret               bool
+	set                  func(c *Config, v string) error
+	get                  func(c *Config) string
+}
+
+var settings = []setting{
+	{env: "GATEHOUSE_LISTEN", flag: "listen", def: "127.0.0.1:8080",
+		help: "address the HTTP server listens on (host:port)",
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return errors.New(`must be host:port, e.g. "127.0.0.1:8080" or ":8080"`)
+			}
+			c.Listen = v
+			return nil
+		},
+		get: func(c *Config) string { return c.Listen }},
+	{env: "GATEHOUSE_PUBLIC_URL", flag: "public-url", def: "",
+		help: "external base URL used in every absolute URL the server emits (default http://<listen>)",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil // derived from Listen in finish
+			}
+			u, err := parsePublicURL(v)
+			if err != nil {
+				return err
+			}
+			c.PublicURL = u
+			return nil
+		},
+		get: func(c *Config) string { return c.PublicURL.String() }},
+	{env: "GATEHOUSE_DATABASE_URL", flag: "database-url", def: "sqlite:./gatehouse.db", secret: true,
+		help: `"sqlite:PATH" (embedded default) or "postgres://user:pass@host:5432/db?sslmode=disable"`,
+		set: func(c *Config, v string) error {
+			if _, err := db.ParseURL(v); err != nil {
+				return err
+			}
+			c.DatabaseURL = v
+			return nil
+		},
+		get: func(c *Config) string { return db.Redact(c.DatabaseURL) }},
+	{env: "GATEHOUSE_REDIS_URL", flag: "redis-url", def: "", secret: true,
+		help: "redis:// or rediss:// URL (Sentinel: master_name=, Cluster: addr=…); empty = in-process cache, single node only",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, err := cache.ParseRedisURL(v); err != nil {
+					return err
+				}
+			}
+			c.RedisURL = v
+			return nil
+		},
+		get: func(c *Config) string {
+			if c.RedisURL == "" {
+				return "(in-process cache)"
+			}
+			return db.Redact(c.RedisURL)
+		}},
+	{env: "GATEHOUSE_REDIS_PREFIX", flag: "redis-prefix", def: "gatehouse:",
+		help: "prefix of every Redis key, so deployments can share a Redis",
+		set: func(c *Config, v string) error {
+			if strings.ContainsAny(v, " \t\r\n{}") {
+				return errors.New("must not contain spaces or braces")
+			}
+			c.RedisPrefix = v
+			return nil
+		},
+		get: func(c *Config) string { return c.RedisPrefix }},
+	{env: "GATEHOUSE_LOG_LEVEL", flag: "log-level", def: "info",
+		help: "debug, info, warn or error",
+		set: func(c *Config, v string) error {
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return errors.New("must be debug, info, warn or error")
+			}
+			return nil
+		},
+		get: func(c *Config) string { return strings.ToLower(c.LogLevel.String()) }},
+	{env: "GATEHOUSE_LOG_FORMAT", flag: "log-format", def: "text",
+		help: "text (for people) or json (for log collectors)",
+		set: func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return errors.New("must be text or json")
+			}
+			c.LogFormat = v
+			return nil
+		},
+		get: func(c *Config) string { return c.LogFormat }},
+	{env: "GATEHOUSE_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "15s",
+		help: "how long in-flight requests may take to finish on SIGINT/SIGTERM",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return errors.New(`must be a positive duration, e.g. "15s"`)
+			}
+			c.ShutdownTimeout = d
+			return nil
+		},
+		get: func(c *Config) string { return c.ShutdownTimeout.String() }},
+	{env: "GATEHOUSE_AUTO_MIGRATE", flag: "auto-migrate", def: "true",
+		help: "apply pending migrations when serve starts (replicas take a lock; false = run `gatehouse migrate up` yourself)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			c.AutoMigrate = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(c.AutoMigrate) }},
+	{env: "GATEHOUSE_SCIM_MAX_BODY_BYTES", flag: "scim-max-body-bytes", def: "1048576",
+		help: "largest SCIM request body accepted; larger ones get 413",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1024 || n > 64<<20 {
+				return errors.New("must be a whole number of bytes between 1024 and 67108864")
+			}
+			c.SCIMMaxBodyBytes = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(c.SCIMMaxBodyBytes, 10) }},
+}
+
+func parsePublicURL(v string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New(`must be an absolute http(s) URL, e.g. "https://id.example.com"`)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, errors.New("must not carry a query, fragment or credentials")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+// FlagSet returns a flag set with one flag per setting; Load parses args with it. Commands
+// that take no server settings still accept them, so one command line works for all.
+func newFlagSet(name string, out io.Writer) (*flag.FlagSet, map[string]*string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	vals := map[string]*string{}
+	for _, s := range settings {
+		vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
+	}
+	return fs, vals
+}
+
+// Load builds the configuration from getenv and the flags in args, validates every value
+// and returns the remaining (non-flag) arguments. An invalid value is an error that names
+// the variable or flag and says what is allowed.
+func Load(name string, args []string, getenv func(string) string, out io.Writer) (Config, []string, error) {
+	fs, vals := newFlagSet(name, out)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+	var c Config
+	var errs []error
+	for _, s := range settings {
+		v, source := s.def, "default"
+		if e := getenv(s.env); e != "" {
+			v, source = e, s.env
+		}
+		if f := *vals[s.flag]; f != "" {
+			v, source = f, "--"+s.flag
+		}
+		if err := s.set(&c, v); err != nil {
+			shown := v
+			if s.secret {
+				shown = db.Redact(v)
+			}
+			if source == "default" {
+				errs = append(errs, fmt.Errorf("default of %s %q: %w", s.env, shown, err))
+			} else {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", source, shown, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, nil, errors.Join(errs...)
+	}
+	if c.PublicURL == nil {
+		host := c.Listen
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		c.PublicURL = &url.URL{Scheme: "http", Host: host}
+	}
+	return c, fs.Args(), nil
+}
+
+// URL returns the absolute public URL of path (which starts with "/").
+func (c Config) URL(path string) string { return c.PublicURL.String() + path }
+
+// Print writes the effective configuration with secrets masked.
+func (c Config) Print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range settings {
+		fmt.Fprintf(tw, "%s\t%s\n", s.env, s.get(&c))
+	}
+	return tw.Flush()
+}
+
+// Reference writes the configuration reference as a Markdown table (for docs).
+func Reference(w io.Writer) {
+	fmt.Fprintln(w, "| variable | flag | default | meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, s := range settings {
+		fmt.Fprintf(w, "| `%s` | `--%s` | `%s` | %s |\n", s.env, s.flag, s.def, strings.ReplaceAll(s.help, "|", "\\|"))
+	}
+}

@@ -1,0 +1,132 @@
+package cache
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Cache on a go-redis UniversalClient, so one URL can name a single node, a
+// Sentinel-managed master or a Cluster.
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+// ParseRedisURL turns a URL into UniversalOptions:
+//
+//	redis://[user:password@]host:port[/db]                    single node
+//	rediss://…                                                 the same over TLS
+//	redis://host1:port?addr=host2:port&addr=host3:port         Cluster (two or more addresses)
+//	redis://host:port?cluster=true                             Cluster through one seed address
+//	redis://sentinel1:26379?addr=sentinel2:26379&master_name=m Sentinel
+func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL does not parse: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, errors.New(`redis URL must start with redis:// or rediss://, e.g. "redis://127.0.0.1:6379/0"`)
+	}
+	if u.Host == "" {
+		return nil, errors.New(`redis URL has no host: use e.g. "redis://127.0.0.1:6379/0"`)
+	}
+	q := u.Query()
+	opts := &redis.UniversalOptions{Addrs: append([]string{u.Host}, q["addr"]...)}
+	if u.User != nil {
+		opts.Username = u.User.Username()
+		opts.Password, _ = u.User.Password()
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("redis URL database %q is not a number", p)
+		}
+		opts.DB = n
+	}
+	if u.Scheme == "rediss" {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	}
+	opts.MasterName = q.Get("master_name")
+	if v := q.Get("cluster"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("redis URL cluster=%q must be true or false", v)
+		}
+		opts.IsClusterMode = b
+	}
+	for k := range q {
+		switch k {
+		case "addr", "master_name", "cluster":
+		default:
+			return nil, fmt.Errorf("redis URL parameter %q is not supported (supported: addr, master_name, cluster)", k)
+		}
+	}
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = time.Second
+	opts.WriteTimeout = time.Second
+	return opts, nil
+}
+
+// NewRedis connects to the Redis named by rawURL. All keys are stored under prefix, so
+// several deployments (or test runs) can share one Redis.
+func NewRedis(ctx context.Context, rawURL, prefix string) (*Redis, error) {
+	opts, err := ParseRedisURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{client: redis.NewUniversalClient(opts), prefix: prefix}
+	if err := r.Ping(ctx); err != nil {
+		_ = r.client.Close()
+		return nil, fmt.Errorf("redis does not answer: %w", err)
+	}
+	return r, nil
+}
+
+// Client exposes the underlying client for features beyond the Cache interface
+// (pub/sub, scripts).
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// Key returns key with this cache's prefix, for callers that use Client directly.
+func (r *Redis) Key(key string) string { return r.prefix + key }
+
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.client.Get(ctx, r.prefix+key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrMiss
+	}
+	return b, err
+}
+
+func (r *Redis) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	return r.client.Set(ctx, r.prefix+key, val, ttl).Err()
+}
+
+func (r *Redis) SetNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+	return r.client.SetNX(ctx, r.prefix+key, val, ttl).Result()
+}
+
+func (r *Redis) Del(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	// One DEL per key: in a Cluster, keys of one call must share a hash slot, and callers
+	// that need atomic multi-key deletes give their keys a common {hash tag}.
+	for _, k := range keys {
+		if err := r.client.Del(ctx, r.prefix+k).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err() }
+func (r *Redis) Kind() string                   { return "redis" }
+func (r *Redis) Close() error                   { return r.client.Close() }

@@ -1,0 +1,156 @@
+// Package db opens the database for either supported dialect and holds the few places
+// where PostgreSQL and SQLite differ, so the rest of the code is dialect-neutral Bun.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names a supported SQL dialect.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DialectOf reports which dialect db speaks.
+func DialectOf(db bun.IDB) Dialect {
+	if db.Dialect().Name() == dialect.PG {
+		return Postgres
+	}
+	return SQLite
+}
+
+// Target is a parsed database URL.
+type Target struct {
+	Dialect Dialect
+	// DSN is what the driver receives. For SQLite it is a file: URI with the pragmas this
+	// server depends on; for PostgreSQL the URL as given.
+	DSN string
+	// Path is the SQLite file path ("" for PostgreSQL).
+	Path string
+}
+
+// ParseURL accepts "sqlite:PATH" (PATH may be ":memory:") or a postgres:// or
+// postgresql:// URL, and says what it expected when it gets anything else.
+func ParseURL(raw string) (Target, error) {
+	switch {
+	case strings.HasPrefix(raw, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
+		if path == "" {
+			return Target{}, errors.New(`sqlite URL has no file path: use e.g. "sqlite:./gatehouse.db"`)
+		}
+		// busy_timeout lets concurrent writers queue instead of failing; WAL lets readers
+		// run beside the writer; _txlock=immediate takes the write lock at BEGIN so two
+		// transactions never deadlock upgrading read locks; foreign_keys is off by default
+		// in SQLite and our schema relies on cascades.
+		q := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		if path != ":memory:" {
+			q += "&_pragma=journal_mode(WAL)"
+		}
+		return Target{Dialect: SQLite, DSN: "file:" + path + "?" + q, Path: path}, nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return Target{}, fmt.Errorf("postgres URL does not parse: %w", err)
+		}
+		return Target{Dialect: Postgres, DSN: raw}, nil
+	default:
+		return Target{}, errors.New(`unsupported database URL: use "sqlite:PATH" or "postgres://user:password@host:5432/dbname?sslmode=disable"`)
+	}
+}
+
+// Open connects to the database named by rawURL and checks that it answers.
+func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
+	t, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var bdb *bun.DB
+	switch t.Dialect {
+	case SQLite:
+		sqldb, err := sql.Open("sqlite", t.DSN)
+		if err != nil {
+			return nil, err
+		}
+		if t.Path == ":memory:" {
+			// Each connection to :memory: is a separate database; keep exactly one.
+			sqldb.SetMaxOpenConns(1)
+		} else {
+			sqldb.SetMaxOpenConns(8)
+		}
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		bdb = bun.NewDB(sqldb, sqlitedialect.New())
+	case Postgres:
+		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(t.DSN)))
+		sqldb.SetMaxOpenConns(4 * runtime.GOMAXPROCS(0))
+		sqldb.SetMaxIdleConns(4 * runtime.GOMAXPROCS(0))
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		bdb = bun.NewDB(sqldb, pgdialect.New())
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := bdb.PingContext(pingCtx); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("database %s does not answer: %w", Redact(rawURL), err)
+	}
+	return bdb, nil
+}
+
+// Redact returns a database or cache URL with its password replaced by "***", for
+// logs and `gatehouse config`.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	s := u.String()
+	return strings.Replace(s, "%2A%2A%2A", "***", 1)
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation in either
+// dialect. Stores turn it into a conflict error naming the attribute.
+func IsUniqueViolation(err error) bool {
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		return pgErr.Field('C') == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		c := sqErr.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// RunInTx runs fn in a transaction on idb: a new transaction on a *bun.DB, a savepoint
+// inside an existing bun.Tx. Modules write their store functions against bun.IDB and use
+// this so that a use case spanning several modules composes into one transaction.
+func RunInTx(ctx context.Context, idb bun.IDB, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return idb.RunInTx(ctx, nil, fn)
+}
+
+// EscapeLike escapes the LIKE wildcards in s with backslash; queries using it must say
+// ESCAPE '\'.
+func EscapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}

@@ -1,0 +1,233 @@
+// Package tenancy owns tenants (the customer organisations), their email domains, plan
+// features, provisioning settings and SCIM bearer tokens. A request's tenant always comes
+// from a credential resolved here, never from what the request says.
+package tenancy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/ids"
+)
+
+// ProvisioningMode says who may create and change a tenant's users and groups.
+type ProvisioningMode string
+
+const (
+	// ProvisioningSCIM: the IdP owns people and groups, through SCIM.
+	ProvisioningSCIM ProvisioningMode = "scim"
+	// ProvisioningManual: people and groups are managed in the app.
+	ProvisioningManual ProvisioningMode = "manual"
+)
+
+// Feature is a plan feature a tenant may have.
+type Feature string
+
+// FeatureUserGroups enables groups (SCIM /Groups, group-based space access).
+const FeatureUserGroups Feature = "user_groups"
+
+// KnownFeatures lists every feature a tenant can be given.
+var KnownFeatures = []Feature{FeatureUserGroups}
+
+// Tenant is a customer organisation.
+type Tenant struct {
+	bun.BaseModel `bun:"table:tenants"`
+
+	ID               string           `bun:"id,pk"`
+	Slug             string           `bun:"slug"`
+	Name             string           `bun:"name"`
+	ProvisioningMode ProvisioningMode `bun:"provisioning_mode"`
+	Features         []Feature        `bun:"features,type:jsonb"`
+	CreatedAt        time.Time        `bun:"created_at"`
+	UpdatedAt        time.Time        `bun:"updated_at"`
+}
+
+// Has reports whether the tenant's plan includes f.
+func (t Tenant) Has(f Feature) bool { return slices.Contains(t.Features, f) }
+
+// Service is the tenancy module's API.
+type Service struct {
+	db       *bun.DB
+	clock    clock.Clock
+	audit    *audit.Log
+	resolver TXTResolver
+}
+
+// TXTResolver looks up DNS TXT records; *net.Resolver satisfies it.
+type TXTResolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// New returns the tenancy service.
+func New(bdb *bun.DB, clk clock.Clock, log *audit.Log, resolver TXTResolver) *Service {
+	return &Service{db: bdb, clock: clk, audit: log, resolver: resolver}
+}
+
+// Slugs are DNS-label shaped so they work in URLs (/saml/{slug}/…) and hostnames.
+var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// CreateTenantInput is what a new tenant needs.
+type CreateTenantInput struct {
+	Slug             string
+	Name             string
+	ProvisioningMode ProvisioningMode
+	Features         []Feature
+}
+
+func validateMode(m ProvisioningMode) error {
+	switch m {
+	case ProvisioningSCIM, ProvisioningManual:
+		return nil
+	}
+	return apperr.Invalid("provisioning mode %q is not valid: use scim or manual", m)
+}
+
+func validateFeatures(fs []Feature) ([]Feature, error) {
+	out := []Feature{}
+	for _, f := range fs {
+		if !slices.Contains(KnownFeatures, f) {
+			return nil, apperr.Invalid("feature %q is not known: known features are %v", f, KnownFeatures)
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// CreateTenant creates a tenant. Slug must be unique.
+func (s *Service) CreateTenant(ctx context.Context, in CreateTenantInput) (Tenant, error) {
+	if !slugRE.MatchString(in.Slug) {
+		return Tenant{}, apperr.Invalid("slug %q is not valid: use 1-63 lower-case letters, digits and hyphens, starting and ending with a letter or digit (e.g. \"acme\")", in.Slug)
+	}
+	name := strings.TrimSpace(in.Name)
+	if name == "" {
+		name = in.Slug
+	}
+	if len(name) > 200 {
+		return Tenant{}, apperr.Invalid("name is %d characters; the limit is 200", len(name))
+	}
+	if in.ProvisioningMode == "" {
+		in.ProvisioningMode = ProvisioningSCIM
+	}
+	if err := validateMode(in.ProvisioningMode); err != nil {
+		return Tenant{}, err
+	}
+	features, err := validateFeatures(in.Features)
+	if err != nil {
+		return Tenant{}, err
+	}
+	now := s.clock.Now()
+	t := Tenant{ID: ids.NewAt(now), Slug: in.Slug, Name: name, ProvisioningMode: in.ProvisioningMode,
+		Features: features, CreatedAt: now, UpdatedAt: now}
+	err = db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&t).Exec(ctx); err != nil {
+			if db.IsUniqueViolation(err) {
+				return apperr.Conflict("a tenant with slug %q already exists", in.Slug).WithCode("uniqueness")
+			}
+			return err
+		}
+		return s.audit.Record(ctx, tx, audit.Event{TenantID: t.ID, Action: "tenant.created",
+			Target: audit.Target{Type: "tenant", ID: t.ID, Display: t.Slug},
+			Changes: map[string]audit.Change{
+				"slug": {After: t.Slug}, "name": {After: t.Name},
+				"provisioningMode": {After: t.ProvisioningMode}, "features": {After: t.Features},
+			}})
+	})
+	return t, err
+}
+
+// SettingsPatch changes tenant settings; nil fields are left alone.
+type SettingsPatch struct {
+	Name             *string
+	ProvisioningMode *ProvisioningMode
+	Features         *[]Feature
+}
+
+// UpdateSettings applies p to the tenant and records what changed.
+func (s *Service) UpdateSettings(ctx context.Context, tenantID string, p SettingsPatch) (Tenant, error) {
+	var t Tenant
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if t, err = tenantWhere(ctx, tx, "id = ?", tenantID); err != nil {
+			return err
+		}
+		changes := map[string]audit.Change{}
+		if p.Name != nil && strings.TrimSpace(*p.Name) != t.Name {
+			n := strings.TrimSpace(*p.Name)
+			if n == "" || len(n) > 200 {
+				return apperr.Invalid("name must be 1 to 200 characters")
+			}
+			changes["name"] = audit.Change{Before: t.Name, After: n}
+			t.Name = n
+		}
+		if p.ProvisioningMode != nil && *p.ProvisioningMode != t.ProvisioningMode {
+			if err := validateMode(*p.ProvisioningMode); err != nil {
+				return err
+			}
+			changes["provisioningMode"] = audit.Change{Before: t.ProvisioningMode, After: *p.ProvisioningMode}
+			t.ProvisioningMode = *p.ProvisioningMode
+		}
+		if p.Features != nil {
+			fs, err := validateFeatures(*p.Features)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(fs, t.Features) {
+				changes["features"] = audit.Change{Before: t.Features, After: fs}
+				t.Features = fs
+			}
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		t.UpdatedAt = s.clock.Now()
+		if _, err := tx.NewUpdate().Model(&t).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, audit.Event{TenantID: t.ID, Action: "tenant.settings_changed",
+			Target: audit.Target{Type: "tenant", ID: t.ID, Display: t.Slug}, Changes: changes})
+	})
+	return t, err
+}
+
+func tenantWhere(ctx context.Context, idb bun.IDB, where string, arg any) (Tenant, error) {
+	var t Tenant
+	err := idb.NewSelect().Model(&t).Where(where, arg).Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tenant{}, apperr.NotFound("no such tenant")
+	}
+	return t, err
+}
+
+// Tenant returns the tenant with the given id.
+func (s *Service) Tenant(ctx context.Context, id string) (Tenant, error) {
+	return tenantWhere(ctx, s.db, "id = ?", id)
+}
+
+// TenantBySlug returns the tenant with the given slug.
+func (s *Service) TenantBySlug(ctx context.Context, slug string) (Tenant, error) {
+	t, err := tenantWhere(ctx, s.db, "slug = ?", slug)
+	if apperr.Is(err, apperr.KindNotFound) {
+		return Tenant{}, apperr.NotFound("no tenant with slug %q (see `gatehouse tenant list`)", slug)
+	}
+	return t, err
+}
+
+// ListTenants returns every tenant, oldest first.
+func (s *Service) ListTenants(ctx context.Context) ([]Tenant, error) {
+	var ts []Tenant
+	err := s.db.NewSelect().Model(&ts).OrderExpr("id").Scan(ctx)
+	return ts, err
+}
