@@ -23,15 +23,18 @@ import (
 
 // Config is the effective configuration of one process.
 type Config struct {
-	Listen          string
-	PublicURL       *url.URL
-	DatabaseURL     string
-	RedisURL        string
-	RedisPrefix     string
-	LogLevel        slog.Level
-	LogFormat       string
-	ShutdownTimeout time.Duration
-	AutoMigrate     bool
+	Listen    string
+	PublicURL *url.URL
+	// PublicURLDerived is true when GATEHOUSE_PUBLIC_URL was not set and PublicURL was
+	// made from the listen address; serve then uses the address actually bound.
+	PublicURLDerived bool
+	DatabaseURL      string
+	RedisURL         string
+	RedisPrefix      string
+	LogLevel         slog.Level
+	LogFormat        string
+	ShutdownTimeout  time.Duration
+	AutoMigrate      bool
 	// SCIMMaxBodyBytes bounds every SCIM request body.
 	SCIMMaxBodyBytes int64
 }
@@ -173,26 +176,23 @@ func parsePublicURL(v string) (*url.URL, error) {
 	return u, nil
 }
 
-// FlagSet returns a flag set with one flag per setting; Load parses args with it. Commands
-// that take no server settings still accept them, so one command line works for all.
-func newFlagSet(name string, out io.Writer) (*flag.FlagSet, map[string]*string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	vals := map[string]*string{}
+// Flags holds the command-line flags of every setting, registered on a caller's FlagSet
+// so each subcommand accepts the same server settings beside its own flags.
+type Flags struct{ vals map[string]*string }
+
+// Register adds one flag per setting to fs.
+func Register(fs *flag.FlagSet) *Flags {
+	f := &Flags{vals: map[string]*string{}}
 	for _, s := range settings {
-		vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
+		f.vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
 	}
-	return fs, vals
+	return f
 }
 
-// Load builds the configuration from getenv and the flags in args, validates every value
-// and returns the remaining (non-flag) arguments. An invalid value is an error that names
-// the variable or flag and says what is allowed.
-func Load(name string, args []string, getenv func(string) string, out io.Writer) (Config, []string, error) {
-	fs, vals := newFlagSet(name, out)
-	if err := fs.Parse(args); err != nil {
-		return Config{}, nil, err
-	}
+// Load builds the configuration from getenv and the parsed flags, validating every
+// value. An invalid value is an error that names the variable or flag and says what is
+// allowed; all invalid values are reported at once.
+func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	var c Config
 	var errs []error
 	for _, s := range settings {
@@ -200,8 +200,8 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer)
 		if e := getenv(s.env); e != "" {
 			v, source = e, s.env
 		}
-		if f := *vals[s.flag]; f != "" {
-			v, source = f, "--"+s.flag
+		if fv := *f.vals[s.flag]; fv != "" {
+			v, source = fv, "--"+s.flag
 		}
 		if err := s.set(&c, v); err != nil {
 			shown := v
@@ -216,7 +216,7 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer)
 		}
 	}
 	if len(errs) > 0 {
-		return Config{}, nil, errors.Join(errs...)
+		return Config{}, errors.Join(errs...)
 	}
 	if c.PublicURL == nil {
 		host := c.Listen
@@ -224,8 +224,9 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer)
 			host = "localhost" + host
 		}
 		c.PublicURL = &url.URL{Scheme: "http", Host: host}
+		c.PublicURLDerived = true
 	}
-	return c, fs.Args(), nil
+	return c, nil
 }
 
 // URL returns the absolute public URL of path (which starts with "/").

@@ -54,7 +54,7 @@ func Up(ctx context.Context, bdb *bun.DB) ([]string, error) {
 			return err
 		}
 		for _, mg := range g.Migrations {
-			names = append(names, mg.Name)
+			names = append(names, mg.String())
 		}
 		return nil
 	})
@@ -70,7 +70,7 @@ func Down(ctx context.Context, bdb *bun.DB) ([]string, error) {
 			return err
 		}
 		for _, mg := range g.Migrations {
-			names = append(names, mg.Name)
+			names = append(names, mg.String())
 		}
 		return nil
 	})
@@ -92,7 +92,7 @@ func List(ctx context.Context, bdb *bun.DB) ([]Status, error) {
 	}
 	out := make([]Status, 0, len(ms))
 	for _, mg := range ms {
-		out = append(out, Status{Name: mg.Name, Applied: mg.IsApplied(), Group: mg.GroupID})
+		out = append(out, Status{Name: mg.String(), Applied: mg.IsApplied(), Group: mg.GroupID})
 	}
 	return out, nil
 }

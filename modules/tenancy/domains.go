@@ -38,7 +38,9 @@ func (d Domain) Verified() bool { return d.VerifiedAt != nil }
 func (d Domain) ChallengeName() string { return "_gatehouse-challenge." + d.Domain }
 
 // ChallengeValue is the TXT record value that proves control of the domain.
-func (d Domain) ChallengeValue() string { return "gatehouse-domain-verification=" + d.VerificationToken }
+func (d Domain) ChallengeValue() string {
+	return "gatehouse-domain-verification=" + d.VerificationToken
+}
 
 // NormalizeDomain lower-cases d, drops one trailing dot and checks that it is a plausible
 // DNS name (letters, digits and hyphens in 2+ labels, IDNs in their xn-- form).

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/migrations"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+// openStore opens the database for an operator command, migrating it first when
+// auto-migrate is on, so `gatehouse tenant create` works on a fresh machine.
+func openStore(ctx context.Context, cfg config.Config) (*bun.DB, *tenancy.Service, error) {
+	bdb, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.AutoMigrate {
+		if _, err := migrations.Up(ctx, bdb); err != nil {
+			bdb.Close()
+			return nil, nil, fmt.Errorf("migrating the database: %w", err)
+		}
+	}
+	clk := clock.System{}
+	return bdb, tenancy.New(bdb, clk, audit.New(clk), net.DefaultResolver), nil
+}
+
+// subcommand splits "tenant create …" into the action and the rest.
+func subcommand(e env, usage string) (string, env, error) {
+	if len(e.args) == 0 || strings.HasPrefix(e.args[0], "-") {
+		return "", e, fmt.Errorf("usage: %s", usage)
+	}
+	rest := e
+	rest.args = e.args[1:]
+	return e.args[0], rest, nil
+}
+
+func tenantFlag(fs *flag.FlagSet) *string {
+	return fs.String("tenant", "", "tenant slug (required)")
+}
+
+func requireTenant(ctx context.Context, svc *tenancy.Service, slug string) (tenancy.Tenant, error) {
+	if slug == "" {
+		return tenancy.Tenant{}, fmt.Errorf("--tenant is required (see `gatehouse tenant list`)")
+	}
+	return svc.TenantBySlug(ctx, slug)
+}
+
+func parseFeatures(s string) []tenancy.Feature {
+	var fs []tenancy.Feature
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			fs = append(fs, tenancy.Feature(f))
+		}
+	}
+	return fs
+}
+
+func printTenant(e env, t tenancy.Tenant, cfg config.Config) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "id\t%s\n", t.ID)
+	fmt.Fprintf(tw, "slug\t%s\n", t.Slug)
+	fmt.Fprintf(tw, "name\t%s\n", t.Name)
+	fmt.Fprintf(tw, "provisioning mode\t%s\n", t.ProvisioningMode)
+	fmt.Fprintf(tw, "features\t%s\n", featureList(t.Features))
+	fmt.Fprintf(tw, "SCIM base URL\t%s\n", cfg.URL("/scim/v2"))
+	fmt.Fprintf(tw, "created\t%s\n", t.CreatedAt.Format(time.RFC3339))
+	tw.Flush()
+}
+
+func featureList(fs []tenancy.Feature) string {
+	if len(fs) == 0 {
+		return "(none)"
+	}
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = string(f)
+	}
+	return strings.Join(s, ",")
+}
+
+func cmdTenant(ctx context.Context, e env) error {
+	action, e, err := subcommand(e, "gatehouse tenant create | list | show | update")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
+	var slug, name, mode, features *string
+	switch action {
+	case "create", "update":
+		slug = fs.String("slug", "", "tenant slug: lower-case letters, digits, hyphens (e.g. acme)")
+		name = fs.String("name", "", "display name (e.g. \"Acme Inc\")")
+		mode = fs.String("provisioning-mode", "", "scim (the IdP manages people) or manual")
+		features = fs.String("features", "", "comma-separated plan features, e.g. user_groups ('none' to clear, on update)")
+	case "show":
+		slug = fs.String("slug", "", "tenant slug")
+	case "list":
+	default:
+		return fmt.Errorf("unknown tenant action %q: use create, list, show or update", action)
+	}
+	cfg, args, err := parse(e, "tenant", fs)
+	if err != nil {
+		return err
+	}
+	if slug != nil && *slug == "" && len(args) == 1 {
+		*slug = args[0]
+	}
+	bdb, svc, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+
+	switch action {
+	case "create":
+		t, err := svc.CreateTenant(ctx, tenancy.CreateTenantInput{Slug: *slug, Name: *name,
+			ProvisioningMode: tenancy.ProvisioningMode(*mode), Features: parseFeatures(*features)})
+		if err != nil {
+			return err
+		}
+		printTenant(e, t, cfg)
+		fmt.Fprintf(e.stdout, "\nNext: gatehouse scim-token issue --tenant %s --name \"Okta\"\n", t.Slug)
+	case "update":
+		t, err := requireTenant(ctx, svc, *slug)
+		if err != nil {
+			return err
+		}
+		var p tenancy.SettingsPatch
+		if *name != "" {
+			p.Name = name
+		}
+		if *mode != "" {
+			m := tenancy.ProvisioningMode(*mode)
+			p.ProvisioningMode = &m
+		}
+		if *features == "none" {
+			p.Features = &[]tenancy.Feature{}
+		} else if *features != "" {
+			f := parseFeatures(*features)
+			p.Features = &f
+		}
+		if t, err = svc.UpdateSettings(ctx, t.ID, p); err != nil {
+			return err
+		}
+		printTenant(e, t, cfg)
+	case "show":
+		t, err := requireTenant(ctx, svc, *slug)
+		if err != nil {
+			return err
+		}
+		printTenant(e, t, cfg)
+	case "list":
+		ts, err := svc.ListTenants(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ts) == 0 {
+			fmt.Fprintln(e.stdout, "no tenants yet: gatehouse tenant create --slug acme --name \"Acme Inc\"")
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SLUG\tNAME\tPROVISIONING\tFEATURES\tID")
+		for _, t := range ts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Slug, t.Name, t.ProvisioningMode, featureList(t.Features), t.ID)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func cmdDomain(ctx context.Context, e env) error {
+	action, e, err := subcommand(e, "gatehouse domain add | verify | list --tenant SLUG [DOMAIN]")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("domain "+action, flag.ContinueOnError)
+	slug := tenantFlag(fs)
+	manual := false
+	if action == "verify" {
+		fs.BoolVar(&manual, "manual", false, "mark verified without the DNS check (you verified ownership another way); audited")
+	}
+	cfg, args, err := parse(e, "domain", fs)
+	if err != nil {
+		return err
+	}
+	bdb, svc, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	t, err := requireTenant(ctx, svc, *slug)
+	if err != nil {
+		return err
+	}
+	needDomain := func() (string, error) {
+		if len(args) != 1 {
+			return "", fmt.Errorf("usage: gatehouse domain %s --tenant %s DOMAIN", action, t.Slug)
+		}
+		return args[0], nil
+	}
+	switch action {
+	case "add":
+		name, err := needDomain()
+		if err != nil {
+			return err
+		}
+		d, err := svc.AddDomain(ctx, t.ID, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added %s to %s (not verified yet)\n\n", d.Domain, t.Slug)
+		fmt.Fprintf(e.stdout, "To verify, publish this DNS TXT record, then run `gatehouse domain verify --tenant %s %s`:\n", t.Slug, d.Domain)
+		fmt.Fprintf(e.stdout, "  name:  %s\n  value: %s\n", d.ChallengeName(), d.ChallengeValue())
+	case "verify":
+		name, err := needDomain()
+		if err != nil {
+			return err
+		}
+		method := tenancy.VerifyDNS
+		if manual {
+			method = tenancy.VerifyManual
+		}
+		d, err := svc.VerifyDomain(ctx, t.ID, name, method)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s is verified for %s\n", d.Domain, t.Slug)
+	case "list":
+		ds, err := svc.ListDomains(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOMAIN\tVERIFIED\tTXT NAME\tTXT VALUE")
+		for _, d := range ds {
+			v := "no"
+			if d.Verified() {
+				v = d.VerifiedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Domain, v, d.ChallengeName(), d.ChallengeValue())
+		}
+		tw.Flush()
+	default:
+		return fmt.Errorf("unknown domain action %q: use add, verify or list", action)
+	}
+	return nil
+}
+
+func cmdSCIMToken(ctx context.Context, e env) error {
+	action, e, err := subcommand(e, "gatehouse scim-token issue | list | revoke --tenant SLUG")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("scim-token "+action, flag.ContinueOnError)
+	slug := tenantFlag(fs)
+	var name *string
+	var expiresIn *time.Duration
+	if action == "issue" {
+		name = fs.String("name", "", "what the token is for, e.g. \"Okta production\" (required)")
+		expiresIn = fs.Duration("expires-in", 0, "lifetime, e.g. 8760h; 0 = never expires")
+	}
+	cfg, args, err := parse(e, "scim-token", fs)
+	if err != nil {
+		return err
+	}
+	bdb, svc, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	t, err := requireTenant(ctx, svc, *slug)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "issue":
+		it, err := svc.IssueSCIMToken(ctx, t.ID, *name, *expiresIn)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "SCIM token %q issued for %s (id %s).\n", it.Token.Name, t.Slug, it.Token.ID)
+		fmt.Fprintln(e.stdout, "It is shown only this once; Gatehouse keeps only its hash.")
+		fmt.Fprintln(e.stdout)
+		fmt.Fprintf(e.stdout, "  SCIM base URL: %s\n", cfg.URL("/scim/v2"))
+		fmt.Fprintf(e.stdout, "  Bearer token:  %s\n", it.Secret)
+		if it.Token.ExpiresAt != nil {
+			fmt.Fprintf(e.stdout, "  Expires:       %s\n", it.Token.ExpiresAt.Format(time.RFC3339))
+		}
+	case "list":
+		ts, err := svc.ListSCIMTokens(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tENDS WITH\tSTATE\tCREATED\tLAST USED\tEXPIRES")
+		for _, tok := range ts {
+			fmt.Fprintf(tw, "%s\t%s\t…%s\t%s\t%s\t%s\t%s\n", tok.ID, tok.Name, tok.Hint, tok.State(now),
+				tok.CreatedAt.Format(time.RFC3339), timeOrDash(tok.LastUsedAt), timeOrDash(tok.ExpiresAt))
+		}
+		tw.Flush()
+	case "revoke":
+		if len(args) != 1 {
+			return fmt.Errorf("usage: gatehouse scim-token revoke --tenant %s TOKEN_ID (see `gatehouse scim-token list`)", t.Slug)
+		}
+		if err := svc.RevokeSCIMToken(ctx, t.ID, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked %s; requests with it are refused from now on\n", args[0])
+	default:
+		return fmt.Errorf("unknown scim-token action %q: use issue, list or revoke", action)
+	}
+	return nil
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}

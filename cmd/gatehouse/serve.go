@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/migrations"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/httpmw"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+func cmdServe(ctx context.Context, e env) error {
+	cfg, args, err := parse(e, "serve", flag.NewFlagSet("serve", flag.ContinueOnError))
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	log := newLogger(cfg, e.stderr)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("server stopped with an error", "err", err)
+		return err
+	}
+	return nil
+}
+
+// server is the composition root's product: every long-lived dependency, built in order
+// and closed in reverse.
+type server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	db      *bun.DB
+	cache   cache.Cache
+	tenancy *tenancy.Service
+}
+
+func openCache(ctx context.Context, cfg config.Config) (cache.Cache, error) {
+	if cfg.RedisURL == "" {
+		return cache.NewMemory(), nil
+	}
+	return cache.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix)
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	started := time.Now()
+	bdb, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		bdb.Close()
+		log.Info("database closed")
+	}()
+	if cfg.AutoMigrate {
+		applied, err := migrations.Up(ctx, bdb)
+		if err != nil {
+			return fmt.Errorf("migrating the database: %w", err)
+		}
+		for _, n := range applied {
+			log.Info("applied migration", "name", n)
+		}
+	}
+	c, err := openCache(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c.Close()
+		log.Info("cache closed")
+	}()
+
+	clk := clock.System{}
+	s := &server{cfg: cfg, log: log, db: bdb, cache: c,
+		tenancy: tenancy.New(bdb, clk, audit.New(clk), net.DefaultResolver)}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (GATEHOUSE_LISTEN): %w", cfg.Listen, err)
+	}
+	if cfg.PublicURLDerived {
+		cfg.PublicURL.Host = ln.Addr().String()
+		s.cfg = cfg
+	}
+	srv := &http.Server{
+		Handler:           httpmw.Wrap(log, s.routes()),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	dbTarget, _ := db.ParseURL(cfg.DatabaseURL)
+	log.Info("gatehouse is listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String(),
+		"database", dbTarget.Dialect, "cache", c.Kind(), "startup_ms", time.Since(started).Milliseconds())
+	s.logNextSteps(ctx)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("requests still running at the shutdown deadline were cut off", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("http server stopped")
+	return nil
+}
+
+// logNextSteps tells a new user what to do next, in the log they are already reading.
+func (s *server) logNextSteps(ctx context.Context) {
+	tenants, err := s.tenancy.ListTenants(ctx)
+	if err != nil {
+		return
+	}
+	if len(tenants) == 0 {
+		s.log.Info("no tenants yet; create one, then issue its SCIM token",
+			"step1", `gatehouse tenant create --slug acme --name "Acme Inc" --features user_groups`,
+			"step2", `gatehouse scim-token issue --tenant acme --name "Okta"`)
+	}
+	s.log.Info("endpoints", "scim_base_url", s.cfg.URL("/scim/v2"),
+		"health", s.cfg.URL("/healthz"), "ready", s.cfg.URL("/readyz"))
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	return mux
+}
+
+// ready answers 200 only when the database and the cache both answer within two
+// seconds, so a load balancer stops sending traffic to a replica that cannot serve it.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "cache": "ok"}
+	status := http.StatusOK
+	if err := s.db.PingContext(ctx); err != nil {
+		checks["database"] = "unreachable"
+		status = http.StatusServiceUnavailable
+		s.log.WarnContext(ctx, "readiness: database unreachable", "err", err)
+	}
+	if err := s.cache.Ping(ctx); err != nil {
+		checks["cache"] = "unreachable"
+		status = http.StatusServiceUnavailable
+		s.log.WarnContext(ctx, "readiness: cache unreachable", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"ready": status == http.StatusOK, "checks": checks})
+}
