@@ -59,8 +59,9 @@ func ParseURL(raw string) (Target, error) {
 		// busy_timeout lets concurrent writers queue instead of failing; WAL lets readers
 		// run beside the writer; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading read locks; foreign_keys is off by default
-		// in SQLite and our schema relies on cascades.
-		q := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		// in SQLite and our schema relies on cascades; case_sensitive_like makes LIKE behave
+		// as in PostgreSQL, so case-insensitive matching is always explicit (lower()).
+		q := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=case_sensitive_like(1)&_txlock=immediate"
 		if path != ":memory:" {
 			q += "&_pragma=journal_mode(WAL)"
 		}

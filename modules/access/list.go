@@ -1,0 +1,114 @@
+package access
+
+import (
+	"context"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/filter"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/filtersql"
+)
+
+const coreGroupURN = "urn:ietf:params:scim:schemas:core:2.0:group"
+
+var groupColumns = map[string]filtersql.Field{
+	"id":                {Column: "g.id", CaseExact: true},
+	"externalid":        {Column: "g.external_id", CaseExact: true},
+	"displayname":       {Column: "g.display_name_key", Folded: true},
+	"meta.created":      {Column: "g.created_at", Kind: filtersql.Time},
+	"meta.lastmodified": {Column: "g.updated_at", Kind: filtersql.Time},
+}
+
+type groupFilterSchema struct{ tenantID string }
+
+func (s groupFilterSchema) Resolve(p filter.AttrPath) (*filtersql.Field, *filtersql.Multi, error) {
+	if p.URN != "" && !strings.EqualFold(p.URN, coreGroupURN) {
+		return nil, nil, apperr.Invalid("attribute %q is not a filterable Group attribute", p.String()).WithCode("invalidFilter")
+	}
+	if strings.EqualFold(p.Name, "members") {
+		return nil, &filtersql.Multi{
+			Subquery:   "SELECT m.group_id FROM group_members AS m WHERE m.tenant_id = ?",
+			Args:       []any{s.tenantID},
+			DefaultSub: "value",
+			Sub: func(sub string) (filtersql.Field, bool) {
+				switch strings.ToLower(sub) {
+				case "value":
+					return filtersql.Field{Column: "m.member_id", CaseExact: true}, true
+				case "type":
+					return filtersql.Field{Column: "m.member_type"}, true
+				}
+				return filtersql.Field{}, false
+			},
+		}, nil
+	}
+	key := strings.ToLower(p.Name)
+	if p.Sub != "" {
+		key += "." + strings.ToLower(p.Sub)
+	}
+	f, ok := groupColumns[key]
+	if !ok {
+		return nil, nil, apperr.Invalid("attribute %q is not a filterable Group attribute", p.String()).WithCode("invalidFilter")
+	}
+	return &f, nil, nil
+}
+
+// Query selects groups of a tenant.
+type Query struct {
+	Filter     filter.Expr
+	SortBy     *filter.AttrPath
+	Descending bool
+	Offset     int
+	Limit      int // 0 returns only the total
+}
+
+// Page is one page of groups and the number matching in all.
+type Page struct {
+	Groups []Group
+	Total  int
+}
+
+// ListGroups returns the groups matching q, filtered, sorted and paged in SQL.
+func (s *Service) ListGroups(ctx context.Context, tenantID string, q Query) (Page, error) {
+	base := func(sq *bun.SelectQuery) (*bun.SelectQuery, error) {
+		sq = sq.Where("g.tenant_id = ?", tenantID)
+		if q.Filter != nil {
+			cond, args, err := filtersql.Compile(q.Filter, groupFilterSchema{tenantID: tenantID}, "g.id")
+			if err != nil {
+				return nil, err
+			}
+			sq = sq.Where(cond, args...)
+		}
+		return sq, nil
+	}
+	countQ, err := base(s.db.NewSelect().TableExpr("groups AS g"))
+	if err != nil {
+		return Page{}, err
+	}
+	total, err := countQ.Count(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Total: int(total)}
+	if q.Limit == 0 || q.Offset >= int(total) {
+		return page, nil
+	}
+	sel, err := base(s.db.NewSelect().Model(&page.Groups).ModelTableExpr("groups AS g"))
+	if err != nil {
+		return Page{}, err
+	}
+	dir := " ASC"
+	if q.Descending {
+		dir = " DESC"
+	}
+	if q.SortBy != nil {
+		f, m, err := groupFilterSchema{}.Resolve(*q.SortBy)
+		if err != nil || m != nil {
+			return Page{}, apperr.Invalid("cannot sort groups by %q", q.SortBy.String()).WithCode("invalidValue")
+		}
+		sel = sel.OrderExpr(f.Column + dir)
+	}
+	err = sel.OrderExpr("g.id" + dir).Offset(int64(q.Offset)).Limit(int64(q.Limit)).Scan(ctx)
+	return page, err
+}

@@ -1,0 +1,361 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/filter"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/filtersql"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/ids"
+)
+
+// Service is the identity module's API.
+type Service struct {
+	db    bun.IDB
+	clock clock.Clock
+	audit *audit.Log
+}
+
+// New returns the identity service.
+func New(idb bun.IDB, clk clock.Clock, log *audit.Log) *Service {
+	return &Service{db: idb, clock: clk, audit: log}
+}
+
+// WithTx returns a copy of the service whose calls run inside tx, so a use case that
+// spans modules commits or rolls back as one.
+func (s *Service) WithTx(tx bun.Tx) *Service {
+	c := *s
+	c.db = tx
+	return &c
+}
+
+func userTarget(u *User) audit.Target {
+	return audit.Target{Type: "user", ID: u.ID, Display: u.UserName}
+}
+
+func conflictUserName(name string) error {
+	return apperr.Conflict("userName %q is already taken in this tenant", name).WithCode("uniqueness")
+}
+
+// CreateUser stores a new user. ID, version and timestamps are assigned here.
+func (s *Service) CreateUser(ctx context.Context, tenantID string, u User) (User, error) {
+	now := s.clock.Now()
+	u.ID, u.TenantID, u.Version, u.CreatedAt, u.UpdatedAt = ids.NewAt(now), tenantID, 1, now, now
+	if err := u.normalize(); err != nil {
+		return User{}, err
+	}
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&u).Exec(ctx); err != nil {
+			if db.IsUniqueViolation(err) {
+				return conflictUserName(u.UserName)
+			}
+			return err
+		}
+		if err := insertValues(ctx, tx, u.Values); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "user.created",
+			Target: userTarget(&u), Changes: diff(&User{}, &u)})
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+func insertValues(ctx context.Context, idb bun.IDB, vs []Value) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	_, err := idb.NewInsert().Model(&vs).Exec(ctx)
+	return err
+}
+
+// GetUser returns the tenant's user with the given id; another tenant's id is not found.
+func (s *Service) GetUser(ctx context.Context, tenantID, id string) (User, error) {
+	u, err := getUser(ctx, s.db, tenantID, id, false)
+	if err != nil {
+		return User{}, err
+	}
+	if err := loadValues(ctx, s.db, []*User{&u}); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+func errUserNotFound(id string) error {
+	return apperr.NotFound("no user with id %q in this tenant", id)
+}
+
+func getUser(ctx context.Context, idb bun.IDB, tenantID, id string, forUpdate bool) (User, error) {
+	var u User
+	q := idb.NewSelect().Model(&u).Where("tenant_id = ? AND id = ?", tenantID, id)
+	if forUpdate && db.DialectOf(idb) == db.Postgres {
+		// SQLite needs no row lock: its transactions take the write lock at BEGIN.
+		q = q.For("UPDATE")
+	}
+	err := q.Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, errUserNotFound(id)
+	}
+	return u, err
+}
+
+func loadValues(ctx context.Context, idb bun.IDB, users []*User) error {
+	if len(users) == 0 {
+		return nil
+	}
+	byID := make(map[string]*User, len(users))
+	idList := make([]string, len(users))
+	for i, u := range users {
+		byID[u.ID] = u
+		idList[i] = u.ID
+		u.Values = nil
+	}
+	var vs []Value
+	err := idb.NewSelect().Model(&vs).Where("user_id IN (?)", bun.In(idList)).
+		OrderExpr("user_id, attr, position").Scan(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		u := byID[v.UserID]
+		u.Values = append(u.Values, v)
+	}
+	return nil
+}
+
+// UpdateUser changes a user under a row lock: it loads the user, lets change edit it,
+// and stores the result with a new version. If ifVersion is not 0 and differs from the
+// stored version the update is refused (precondition failed). Deactivation and
+// reactivation are audited as such.
+func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion int64, change func(u *User) error) (User, error) {
+	var out User
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		old, err := getUser(ctx, tx, tenantID, id, true)
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && ifVersion != old.Version {
+			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, old.Version, ifVersion)
+		}
+		if err := loadValues(ctx, tx, []*User{&old}); err != nil {
+			return err
+		}
+		u := old
+		u.Values = append([]Value(nil), old.Values...)
+		if err := change(&u); err != nil {
+			return err
+		}
+		// What callers may not change.
+		u.ID, u.TenantID, u.CreatedAt, u.Source = old.ID, old.TenantID, old.CreatedAt, old.Source
+		if err := u.normalize(); err != nil {
+			return err
+		}
+		changes := diff(&old, &u)
+		if len(changes) == 0 {
+			out = old
+			return nil
+		}
+		u.Version = old.Version + 1
+		u.UpdatedAt = s.clock.Now()
+		if _, err := tx.NewUpdate().Model(&u).WherePK().Exec(ctx); err != nil {
+			if db.IsUniqueViolation(err) {
+				return conflictUserName(u.UserName)
+			}
+			return err
+		}
+		if _, ok := changes["values"]; ok {
+			if _, err := tx.NewDelete().Model((*Value)(nil)).Where("user_id = ?", u.ID).Exec(ctx); err != nil {
+				return err
+			}
+			if err := insertValues(ctx, tx, u.Values); err != nil {
+				return err
+			}
+		}
+		action := "user.updated"
+		switch {
+		case old.Active && !u.Active:
+			action = "user.deactivated"
+		case !old.Active && u.Active:
+			action = "user.reactivated"
+		}
+		out = u
+		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: action,
+			Target: userTarget(&u), Changes: changes})
+	})
+	return out, err
+}
+
+// DeleteUser removes a user and, through the schema's cascades, their memberships.
+func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion int64) error {
+	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		u, err := getUser(ctx, tx, tenantID, id, true)
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && ifVersion != u.Version {
+			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, u.Version, ifVersion)
+		}
+		if _, err := tx.NewDelete().Model(&u).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "user.deleted", Target: userTarget(&u)})
+	})
+}
+
+// Query selects users of a tenant.
+type Query struct {
+	Filter filter.Expr // nil: every user
+	// SortBy is an attribute path ("" sorts by creation order, which is stable).
+	SortBy     *filter.AttrPath
+	Descending bool
+	Offset     int // rows to skip
+	Limit      int // rows to return; 0 returns only the total
+}
+
+// Page is one page of users and the number matching in all.
+type Page struct {
+	Users []User
+	Total int
+}
+
+// ListUsers returns the users matching q. Filtering, sorting and paging happen in SQL
+// on indexed columns.
+func (s *Service) ListUsers(ctx context.Context, tenantID string, q Query) (Page, error) {
+	base := func(sq *bun.SelectQuery) (*bun.SelectQuery, error) {
+		sq = sq.Where("u.tenant_id = ?", tenantID)
+		if q.Filter != nil {
+			cond, args, err := filtersql.Compile(q.Filter, userFilterSchema{tenantID: tenantID}, "u.id")
+			if err != nil {
+				return nil, err
+			}
+			sq = sq.Where(cond, args...)
+		}
+		return sq, nil
+	}
+	countQ, err := base(s.db.NewSelect().TableExpr("users AS u"))
+	if err != nil {
+		return Page{}, err
+	}
+	total, err := countQ.Count(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Total: int(total)}
+	if q.Limit == 0 || q.Offset >= int(total) {
+		return page, nil
+	}
+	var users []User
+	sel, err := base(s.db.NewSelect().Model(&users).ModelTableExpr("users AS u"))
+	if err != nil {
+		return Page{}, err
+	}
+	dir := " ASC"
+	if q.Descending {
+		dir = " DESC"
+	}
+	if q.SortBy != nil {
+		col, err := sortColumn(*q.SortBy)
+		if err != nil {
+			return Page{}, err
+		}
+		sel = sel.OrderExpr(col + dir)
+	}
+	sel = sel.OrderExpr("u.id" + dir).Offset(int64(q.Offset)).Limit(int64(q.Limit))
+	if err := sel.Scan(ctx); err != nil {
+		return Page{}, err
+	}
+	ptrs := make([]*User, len(users))
+	for i := range users {
+		ptrs[i] = &users[i]
+	}
+	if err := loadValues(ctx, s.db, ptrs); err != nil {
+		return Page{}, err
+	}
+	page.Users = users
+	return page, nil
+}
+
+// ExistingUserIDs returns which of ids are users of the tenant (for membership checks
+// by other modules).
+func (s *Service) ExistingUserIDs(ctx context.Context, tenantID string, idList []string) (map[string]User, error) {
+	out := make(map[string]User, len(idList))
+	if len(idList) == 0 {
+		return out, nil
+	}
+	var users []User
+	err := s.db.NewSelect().Model(&users).Column("id", "user_name", "display_name").
+		Where("tenant_id = ? AND id IN (?)", tenantID, bun.In(idList)).Scan(ctx)
+	for _, u := range users {
+		out[u.ID] = u
+	}
+	return out, err
+}
+
+// diff returns the changed attributes between two versions of a user, for audit.
+func diff(old, new *User) map[string]audit.Change {
+	changes := map[string]audit.Change{}
+	os, ns := old.strings(), new.strings()
+	for k, nv := range ns {
+		if *os[k] != *nv {
+			changes[k] = audit.Change{Before: *os[k], After: *nv}
+		}
+	}
+	if old.Active != new.Active || old.ID == "" {
+		changes["active"] = audit.Change{Before: old.Active, After: new.Active}
+	}
+	if !sameValues(old.Values, new.Values) {
+		changes["values"] = audit.Change{Before: valueSummary(old.Values), After: valueSummary(new.Values)}
+	}
+	return changes
+}
+
+func sameValues(a, b []Value) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		x.ValueKey, y.ValueKey, x.UserID, y.UserID, x.TenantID, y.TenantID = "", "", "", "", "", ""
+		if !reflect.DeepEqual(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueSummary renders multi-valued attributes compactly for an audit record.
+func valueSummary(vs []Value) map[string][]string {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, v := range vs {
+		s := v.Value
+		if v.Attr == AttrAddresses {
+			s = fmt.Sprintf("%s %s %s %s", v.StreetAddress, v.Locality, v.PostalCode, v.Country)
+		}
+		if v.Attr == AttrX509Certificates || v.Attr == AttrPhotos {
+			s = fmt.Sprintf("(%d bytes)", len(v.Value))
+		}
+		if v.Type != "" {
+			s = v.Type + ": " + s
+		}
+		out[v.Attr] = append(out[v.Attr], s)
+	}
+	for k := range out {
+		sort.Strings(out[k])
+	}
+	return out
+}
