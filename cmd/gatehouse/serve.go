@@ -15,11 +15,14 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/migrations"
+	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/httpmw"
+	"github.com/gatehouse-dev/gatehouse/modules/scim"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
@@ -42,11 +45,13 @@ func cmdServe(ctx context.Context, e env) error {
 // server is the composition root's product: every long-lived dependency, built in order
 // and closed in reverse.
 type server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	db      *bun.DB
-	cache   cache.Cache
-	tenancy *tenancy.Service
+	cfg      config.Config
+	log      *slog.Logger
+	db       *bun.DB
+	cache    cache.Cache
+	tenancy  *tenancy.Service
+	identity *identity.Service
+	access   *access.Service
 }
 
 func openCache(ctx context.Context, cfg config.Config) (cache.Cache, error) {
@@ -85,8 +90,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}()
 
 	clk := clock.System{}
+	auditLog := audit.New(clk)
+	ids := identity.New(bdb, clk, auditLog)
 	s := &server{cfg: cfg, log: log, db: bdb, cache: c,
-		tenancy: tenancy.New(bdb, clk, audit.New(clk), net.DefaultResolver)}
+		tenancy:  tenancy.New(bdb, clk, auditLog, net.DefaultResolver),
+		identity: ids,
+		access:   access.New(bdb, clk, auditLog, ids)}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -96,8 +105,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		cfg.PublicURL.Host = ln.Addr().String()
 		s.cfg = cfg
 	}
+	routes, err := s.routes()
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           httpmw.Wrap(log, s.routes()),
+		Handler:           httpmw.Wrap(log, routes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -142,18 +155,27 @@ func (s *server) logNextSteps(ctx context.Context) {
 			"step1", `gatehouse tenant create --slug acme --name "Acme Inc" --features user_groups`,
 			"step2", `gatehouse scim-token issue --tenant acme --name "Okta"`)
 	}
-	s.log.Info("endpoints", "scim_base_url", s.cfg.URL("/scim/v2"),
+	s.log.Info("endpoints", "scim_base_url", s.cfg.URL(scimRoot),
 		"health", s.cfg.URL("/healthz"), "ready", s.cfg.URL("/readyz"))
 }
 
-func (s *server) routes() http.Handler {
+// scimRoot is where the SCIM API is mounted.
+const scimRoot = "/scim/v2"
+
+func (s *server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
+	scimHandler, err := scim.New(scim.Config{BaseURL: s.cfg.URL(scimRoot), MaxBodyBytes: s.cfg.SCIMMaxBodyBytes},
+		s.log, s.tenancy, s.identity, s.access)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(scimRoot+"/", http.StripPrefix(scimRoot, scimHandler))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	return mux
+	return mux, nil
 }
 
 // ready answers 200 only when the database and the cache both answer within two

@@ -33,7 +33,7 @@ const MaxDisplayNameLen = 512
 
 // Group is a set of users (and groups) in a tenant.
 type Group struct {
-	bun.BaseModel `bun:"table:groups"`
+	bun.BaseModel `bun:"table:groups,alias:g"`
 
 	ID             string          `bun:"id,pk"`
 	TenantID       string          `bun:"tenant_id"`
@@ -139,7 +139,9 @@ func (s *Service) CreateGroup(ctx context.Context, tenantID string, g Group, mem
 	return g, nil
 }
 
-func errGroupNotFound(id string) error { return apperr.NotFound("no group with id %q in this tenant", id) }
+func errGroupNotFound(id string) error {
+	return apperr.NotFound("no group with id %q in this tenant", id)
+}
 
 func getGroup(ctx context.Context, idb bun.IDB, tenantID, id string, forUpdate bool) (Group, error) {
 	var g Group
@@ -159,10 +161,10 @@ func (s *Service) GetGroup(ctx context.Context, tenantID, id string) (Group, err
 	return getGroup(ctx, s.db, tenantID, id, false)
 }
 
-// UpdateGroup changes a group's attributes (through change, which may be nil) and
-// membership (through members) in one transaction under a row lock, bumping its version
-// once. ifVersion != 0 must match the stored version.
-func (s *Service) UpdateGroup(ctx context.Context, tenantID, id string, ifVersion int64, change func(*Group) error, members MemberChange) (Group, error) {
+// UpdateGroup changes a group in one transaction under a row lock: change edits its
+// attributes and returns the membership change to apply; the version is bumped once.
+// ifVersion != 0 must match the stored version.
+func (s *Service) UpdateGroup(ctx context.Context, tenantID, id string, ifVersion int64, change func(*Group) (MemberChange, error)) (Group, error) {
 	var out Group
 	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		old, err := getGroup(ctx, tx, tenantID, id, true)
@@ -173,14 +175,13 @@ func (s *Service) UpdateGroup(ctx context.Context, tenantID, id string, ifVersio
 			return apperr.PreconditionFailed("group %q has changed (version %d, not %d): fetch it again", id, old.Version, ifVersion)
 		}
 		g := old
-		if change != nil {
-			if err := change(&g); err != nil {
-				return err
-			}
-			g.ID, g.TenantID, g.CreatedAt, g.Source, g.Version = old.ID, old.TenantID, old.CreatedAt, old.Source, old.Version
-			if err := g.normalize(); err != nil {
-				return err
-			}
+		members, err := change(&g)
+		if err != nil {
+			return err
+		}
+		g.ID, g.TenantID, g.CreatedAt, g.Source, g.Version = old.ID, old.TenantID, old.CreatedAt, old.Source, old.Version
+		if err := g.normalize(); err != nil {
+			return err
 		}
 		attrsChanged := g.DisplayName != old.DisplayName || g.ExternalID != old.ExternalID
 		if attrsChanged {

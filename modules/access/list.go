@@ -94,7 +94,7 @@ func (s *Service) ListGroups(ctx context.Context, tenantID string, q Query) (Pag
 	if q.Limit == 0 || q.Offset >= int(total) {
 		return page, nil
 	}
-	sel, err := base(s.db.NewSelect().Model(&page.Groups).ModelTableExpr("groups AS g"))
+	sel, err := base(s.db.NewSelect().Model(&page.Groups))
 	if err != nil {
 		return Page{}, err
 	}

@@ -257,7 +257,7 @@ func (s *Service) ListUsers(ctx context.Context, tenantID string, q Query) (Page
 		return page, nil
 	}
 	var users []User
-	sel, err := base(s.db.NewSelect().Model(&users).ModelTableExpr("users AS u"))
+	sel, err := base(s.db.NewSelect().Model(&users))
 	if err != nil {
 		return Page{}, err
 	}

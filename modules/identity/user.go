@@ -49,7 +49,7 @@ const (
 
 // User is a person in a tenant.
 type User struct {
-	bun.BaseModel `bun:"table:users"`
+	bun.BaseModel `bun:"table:users,alias:u"`
 
 	ID                string `bun:"id,pk"`
 	TenantID          string `bun:"tenant_id"`

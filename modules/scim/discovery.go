@@ -1,0 +1,65 @@
+package scim
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
+)
+
+// serviceProviderConfig says exactly what this server supports (RFC 7643 §5).
+func (h *Handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, schema.ServiceProviderConfig(h.cfg.BaseURL, schema.SPConfig{
+		DocumentationURI: "https://github.com/gatehouse-dev/gatehouse#scim-20",
+		Patch:            true,
+		Bulk:             schema.BulkConfig{Supported: false},
+		Filter:           schema.FilterConfig{Supported: true, MaxResults: MaxResults},
+		ChangePassword:   false,
+		Sort:             true,
+		ETag:             true,
+		AuthenticationSchemes: []schema.AuthenticationScheme{
+			schema.OAuthBearerToken(),
+		},
+	}))
+}
+
+func listOf(resources []map[string]any) map[string]any {
+	return map[string]any{
+		"schemas":      []string{listResponseURN},
+		"totalResults": len(resources),
+		"startIndex":   1,
+		"itemsPerPage": len(resources),
+		"Resources":    resources,
+	}
+}
+
+func (h *Handler) resourceTypes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, listOf(h.registry.ResourceTypeResources(h.cfg.BaseURL)))
+}
+
+func (h *Handler) resourceType(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	for _, rt := range h.registry.ResourceTypes() {
+		if strings.EqualFold(rt.ID, name) || strings.EqualFold(rt.Name, name) {
+			writeJSON(w, http.StatusOK, h.registry.ResourceTypeResource(rt, h.cfg.BaseURL))
+			return
+		}
+	}
+	h.writeError(w, r, apperr.NotFound("no resource type %q (this server has User and Group)", name))
+}
+
+func (h *Handler) schemas(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, listOf(h.registry.SchemaResources(h.cfg.BaseURL)))
+}
+
+func (h *Handler) schema(w http.ResponseWriter, r *http.Request) {
+	urn := r.PathValue("urn")
+	for _, s := range h.registry.Schemas() {
+		if strings.EqualFold(s.ID, urn) {
+			writeJSON(w, http.StatusOK, h.registry.SchemaResource(s, h.cfg.BaseURL))
+			return
+		}
+	}
+	h.writeError(w, r, apperr.NotFound("no schema %q; see %s/Schemas", urn, h.cfg.BaseURL))
+}

@@ -1,0 +1,197 @@
+package scim
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/filter"
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/patch"
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
+)
+
+// listQuery is a parsed list or .search request (RFC 7644 §3.4.2, §3.4.3).
+type listQuery struct {
+	filter     filter.Expr
+	sortBy     *filter.AttrPath
+	descending bool
+	startIndex int // 1-based
+	count      int
+	attributes []string
+	excluded   []string
+}
+
+// rawList holds the parameters as text, from the query string or a .search body.
+type rawList struct {
+	filter, sortBy, sortOrder, startIndex, count string
+	attributes, excluded                         []string
+}
+
+func (h *Handler) listQuery(r *http.Request) (listQuery, error) {
+	q := r.URL.Query()
+	return parseList(rawList{
+		filter: q.Get("filter"), sortBy: q.Get("sortBy"), sortOrder: q.Get("sortOrder"),
+		startIndex: q.Get("startIndex"), count: q.Get("count"),
+		attributes: schema.SplitAttrList(q.Get("attributes")), excluded: schema.SplitAttrList(q.Get("excludedAttributes")),
+	})
+}
+
+// searchQuery reads POST /.search (RFC 7644 §3.4.3).
+func (h *Handler) searchQuery(r *http.Request) (listQuery, error) {
+	body, err := decodeBody(r)
+	if err != nil {
+		return listQuery{}, err
+	}
+	var raw rawList
+	for k, v := range body {
+		switch strings.ToLower(k) {
+		case "schemas":
+			ok := false
+			if l, isList := v.([]any); isList {
+				for _, s := range l {
+					ok = ok || s == searchURN
+				}
+			}
+			if !ok {
+				return listQuery{}, apperr.Invalid("schemas must be [%q]", searchURN).WithCode("invalidSyntax")
+			}
+		case "filter":
+			raw.filter, _ = v.(string)
+		case "sortby":
+			raw.sortBy, _ = v.(string)
+		case "sortorder":
+			raw.sortOrder, _ = v.(string)
+		case "startindex":
+			raw.startIndex = numberText(v)
+		case "count":
+			raw.count = numberText(v)
+		case "attributes":
+			raw.attributes = stringList(v)
+		case "excludedattributes":
+			raw.excluded = stringList(v)
+		default:
+			return listQuery{}, apperr.Invalid("unknown search request attribute %q", k).WithCode("invalidSyntax")
+		}
+	}
+	return parseList(raw)
+}
+
+func numberText(v any) string {
+	switch n := v.(type) {
+	case json.Number:
+		return n.String()
+	case string:
+		return n
+	}
+	return "?"
+}
+
+func stringList(v any) []string {
+	var out []string
+	switch l := v.(type) {
+	case []any:
+		for _, s := range l {
+			if str, ok := s.(string); ok {
+				out = append(out, schema.SplitAttrList(str)...)
+			}
+		}
+	case string:
+		out = schema.SplitAttrList(l)
+	}
+	return out
+}
+
+func parseList(raw rawList) (listQuery, error) {
+	q := listQuery{startIndex: 1, count: DefaultCount, attributes: raw.attributes, excluded: raw.excluded}
+	if raw.filter != "" {
+		f, err := filter.Parse(raw.filter)
+		if err != nil {
+			return q, apperr.Invalid("%s", err.Error()).WithCode("invalidFilter")
+		}
+		q.filter = f
+	}
+	if raw.sortBy != "" {
+		p, err := schema.ParsePath(raw.sortBy)
+		if err != nil {
+			return q, invalidValue("sortBy %q is not an attribute path", raw.sortBy)
+		}
+		q.sortBy = &filter.AttrPath{URN: p.URN, Name: p.Name, Sub: p.Sub}
+	}
+	switch strings.ToLower(raw.sortOrder) {
+	case "", "ascending":
+	case "descending":
+		q.descending = true
+	default:
+		return q, invalidValue("sortOrder must be ascending or descending")
+	}
+	// Non-integers are refused; out-of-range values are corrected as RFC 7644 §3.4.2.4
+	// says: startIndex < 1 means 1, a negative count means 0, and count is clamped to
+	// the advertised maximum.
+	if raw.startIndex != "" {
+		n, err := strconv.Atoi(raw.startIndex)
+		if err != nil {
+			return q, invalidValue("startIndex must be an integer, got %q", raw.startIndex)
+		}
+		q.startIndex = max(n, 1)
+	}
+	if raw.count != "" {
+		n, err := strconv.Atoi(raw.count)
+		if err != nil {
+			return q, invalidValue("count must be an integer, got %q", raw.count)
+		}
+		q.count = min(max(n, 0), MaxResults)
+	}
+	return q, nil
+}
+
+func writeList(w http.ResponseWriter, q listQuery, total int, resources []map[string]any) {
+	if resources == nil {
+		resources = []map[string]any{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"schemas":      []string{listResponseURN},
+		"totalResults": total,
+		"startIndex":   q.startIndex,
+		"itemsPerPage": len(resources),
+		"Resources":    resources,
+	})
+}
+
+// projection compiles the attributes/excludedAttributes of a single-resource request.
+func (h *Handler) projection(r *http.Request, resourceType string) (*schema.Projection, error) {
+	q := r.URL.Query()
+	p, err := h.registry.Projection(resourceType, schema.SplitAttrList(q.Get("attributes")), schema.SplitAttrList(q.Get("excludedAttributes")))
+	if err != nil {
+		return nil, invalidValue("%s", err.Error())
+	}
+	return p, nil
+}
+
+// patchOps reads a PATCH body.
+func (h *Handler) patchOps(r *http.Request) ([]patch.Operation, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
+		return nil, apperr.Invalid("Content-Type %q is not supported: send application/scim+json or application/json", ct).WithCode("invalidSyntax")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := patch.ParseRequest(body, MaxPatchOperations)
+	if err != nil {
+		return nil, patchError(err)
+	}
+	return ops, nil
+}
+
+// patchError maps the PATCH engine's errors to 400 with their scimType.
+func patchError(err error) error {
+	var pe *patch.Error
+	if errors.As(err, &pe) {
+		return apperr.Invalid("%s", pe.Detail).WithCode(pe.ScimType)
+	}
+	return err
+}

@@ -1,0 +1,277 @@
+// Package scim is the SCIM 2.0 (RFC 7643/7644) transport: discovery, Users, Groups,
+// filtering, paging, PATCH and the SCIM error format. It translates the protocol to
+// calls on the identity and access modules and back; the rules live there.
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/reqmeta"
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+// Limits advertised in /ServiceProviderConfig and enforced.
+const (
+	// MaxResults is the largest page; larger counts are clamped to it (RFC 7644 §3.4.2.4).
+	MaxResults = 1000
+	// DefaultCount is the page size when the client gives none.
+	DefaultCount = 100
+	// MaxPatchOperations bounds one PATCH request.
+	MaxPatchOperations = 1000
+)
+
+// MediaType is the SCIM media type of every response.
+const MediaType = "application/scim+json"
+
+// Config is what the SCIM transport needs from the composition root.
+type Config struct {
+	// BaseURL is the absolute public URL of the SCIM root, e.g. https://id.example.com/scim/v2.
+	BaseURL string
+	// MaxBodyBytes bounds every request body (413 past it).
+	MaxBodyBytes int64
+}
+
+// Handler serves /scim/v2.
+type Handler struct {
+	cfg      Config
+	log      *slog.Logger
+	tenancy  *tenancy.Service
+	identity *identity.Service
+	access   *access.Service
+	registry *schema.Registry
+	mux      *http.ServeMux
+}
+
+// New returns the SCIM handler; mount it with http.StripPrefix of the SCIM root path.
+func New(cfg Config, log *slog.Logger, t *tenancy.Service, id *identity.Service, ac *access.Service) (*Handler, error) {
+	reg, err := schema.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, log: log, tenancy: t, identity: id, access: ac, registry: reg, mux: http.NewServeMux()}
+	h.routes()
+	return h, nil
+}
+
+func (h *Handler) routes() {
+	m := h.mux
+	m.HandleFunc("GET /ServiceProviderConfig", h.serviceProviderConfig)
+	m.HandleFunc("GET /ResourceTypes", h.resourceTypes)
+	m.HandleFunc("GET /ResourceTypes/{name}", h.resourceType)
+	m.HandleFunc("GET /Schemas", h.schemas)
+	m.HandleFunc("GET /Schemas/{urn}", h.schema)
+
+	m.HandleFunc("POST /Users", h.createUser)
+	m.HandleFunc("GET /Users", h.listUsers)
+	m.HandleFunc("POST /Users/.search", h.searchUsers)
+	m.HandleFunc("GET /Users/{id}", h.getUser)
+	m.HandleFunc("PUT /Users/{id}", h.replaceUser)
+	m.HandleFunc("PATCH /Users/{id}", h.patchUser)
+	m.HandleFunc("DELETE /Users/{id}", h.deleteUser)
+
+	m.HandleFunc("POST /Groups", h.groupsOnly(h.createGroup))
+	m.HandleFunc("GET /Groups", h.groupsOnly(h.listGroups))
+	m.HandleFunc("POST /Groups/.search", h.groupsOnly(h.searchGroups))
+	m.HandleFunc("GET /Groups/{id}", h.groupsOnly(h.getGroup))
+	m.HandleFunc("PUT /Groups/{id}", h.groupsOnly(h.replaceGroup))
+	m.HandleFunc("PATCH /Groups/{id}", h.groupsOnly(h.patchGroup))
+	m.HandleFunc("DELETE /Groups/{id}", h.groupsOnly(h.deleteGroup))
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, apperr.NotFound("no SCIM endpoint %s %s; see %s/ResourceTypes", r.Method, r.URL.Path, h.cfg.BaseURL))
+	})
+}
+
+type principalKey struct{}
+
+// principal returns the authenticated SCIM principal of the request.
+func principal(ctx context.Context) tenancy.SCIMPrincipal {
+	p, _ := ctx.Value(principalKey{}).(tenancy.SCIMPrincipal)
+	return p
+}
+
+func tenantID(r *http.Request) string { return principal(r.Context()).Tenant.ID }
+
+// ServeHTTP authenticates the bearer token (the tenant comes from it and nothing else),
+// bounds the body and dispatches.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)
+		h.writeError(w, r, apperr.Unauthenticated("send the tenant's SCIM token as \"Authorization: Bearer <token>\""))
+		return
+	}
+	p, err := h.tenancy.AuthenticateSCIM(r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		if apperr.Is(err, apperr.KindUnauthenticated) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim", error="invalid_token"`)
+		}
+		h.writeError(w, r, err)
+		return
+	}
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSCIMToken, ID: p.TokenID, Name: p.TokenName})
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+	}
+	h.mux.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// groupsOnly refuses /Groups to tenants whose plan lacks user groups.
+func (h *Handler) groupsOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !principal(r.Context()).Tenant.Has(tenancy.FeatureUserGroups) {
+			h.writeError(w, r, apperr.Forbidden("this tenant's plan does not include user groups; ask the application's administrator to enable the user_groups feature"))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// Error URNs and helpers (RFC 7644 §3.12).
+const (
+	errorURN        = "urn:ietf:params:scim:api:messages:2.0:Error"
+	listResponseURN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	searchURN       = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+)
+
+func statusOf(err error) (int, string) {
+	scimType := apperr.CodeOf(err)
+	switch apperr.KindOf(err) {
+	case apperr.KindInvalid:
+		if scimType == "" {
+			scimType = "invalidValue"
+		}
+		return http.StatusBadRequest, scimType
+	case apperr.KindNotFound:
+		return http.StatusNotFound, ""
+	case apperr.KindConflict:
+		if scimType == "" {
+			scimType = "uniqueness"
+		}
+		return http.StatusConflict, scimType
+	case apperr.KindUnauthenticated:
+		return http.StatusUnauthorized, ""
+	case apperr.KindForbidden:
+		return http.StatusForbidden, ""
+	case apperr.KindPreconditionFailed:
+		return http.StatusPreconditionFailed, ""
+	case apperr.KindUnavailable:
+		return http.StatusServiceUnavailable, ""
+	}
+	return http.StatusInternalServerError, ""
+}
+
+// writeError writes err in the SCIM error format. Internal errors are logged with the
+// request id and shown only as "internal error".
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, scimType := statusOf(err)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status, scimType = http.StatusRequestEntityTooLarge, ""
+		err = apperr.Invalid("the request body is larger than %d bytes", mbe.Limit)
+	}
+	if status >= 500 {
+		h.log.ErrorContext(r.Context(), "scim request failed", "request_id", reqmeta.From(r.Context()).RequestID,
+			"method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	body := map[string]any{
+		"schemas": []string{errorURN},
+		"status":  strconv.Itoa(status),
+		"detail":  apperr.PublicMessage(err),
+	}
+	if scimType != "" {
+		body["scimType"] = scimType
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", MediaType)
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// decodeBody reads a JSON request body into a generic map, numbers as json.Number.
+func decodeBody(r *http.Request) (map[string]any, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/scim+json" && mt != "application/json") {
+			return nil, apperr.Invalid("Content-Type %q is not supported: send application/scim+json or application/json", ct).WithCode("invalidSyntax")
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, apperr.Invalid("the request body is not a JSON object: %v", err).WithCode("invalidSyntax")
+	}
+	if dec.More() {
+		return nil, apperr.Invalid("the request body has data after the JSON object").WithCode("invalidSyntax")
+	}
+	if m == nil {
+		return nil, apperr.Invalid("the request body must be a JSON object").WithCode("invalidSyntax")
+	}
+	return m, nil
+}
+
+func (h *Handler) location(rt, id string) string {
+	return h.cfg.BaseURL + "/" + rt + "s/" + id
+}
+
+func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatchVersion parses If-Match. It returns 0 when absent or "*"; a value that is not
+// one of our ETags can never match, so it yields -1 (412 on any resource).
+func ifMatchVersion(r *http.Request) int64 {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0
+	}
+	v = strings.TrimPrefix(v, "W/")
+	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
+	if err != nil || n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// notModified answers 304 when If-None-Match names the current version.
+func notModified(w http.ResponseWriter, r *http.Request, version int64) bool {
+	inm := r.Header.Get("If-None-Match")
+	if inm == "" {
+		return false
+	}
+	tag := etag(version)
+	for _, t := range strings.Split(inm, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || t == tag || "W/"+t == tag {
+			w.Header().Set("ETag", tag)
+			w.WriteHeader(http.StatusNotModified)
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,325 @@
+package scim
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/patch"
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
+)
+
+const resUser = "User"
+
+func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// toSCIMUser renders a user as a canonical SCIM resource.
+func (h *Handler) toSCIMUser(u *identity.User, groups []access.GroupRef) map[string]any {
+	res := map[string]any{
+		"schemas":  []any{schema.UserURN},
+		"id":       u.ID,
+		"userName": u.UserName,
+		"active":   u.Active,
+		"meta": map[string]any{
+			"resourceType": resUser,
+			"created":      timeString(u.CreatedAt),
+			"lastModified": timeString(u.UpdatedAt),
+			"location":     h.location(resUser, u.ID),
+			"version":      etag(u.Version),
+		},
+	}
+	set := func(m map[string]any, k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	set(res, "externalId", u.ExternalID)
+	set(res, "displayName", u.DisplayName)
+	set(res, "nickName", u.NickName)
+	set(res, "profileUrl", u.ProfileURL)
+	set(res, "title", u.Title)
+	set(res, "userType", u.UserType)
+	set(res, "preferredLanguage", u.PreferredLanguage)
+	set(res, "locale", u.Locale)
+	set(res, "timezone", u.Timezone)
+	name := map[string]any{}
+	set(name, "formatted", u.NameFormatted)
+	set(name, "familyName", u.FamilyName)
+	set(name, "givenName", u.GivenName)
+	set(name, "middleName", u.MiddleName)
+	set(name, "honorificPrefix", u.HonorificPrefix)
+	set(name, "honorificSuffix", u.HonorificSuffix)
+	if len(name) > 0 {
+		res["name"] = name
+	}
+	for _, attr := range identity.MultiValuedAttrs {
+		var vals []any
+		for _, v := range u.ValuesOf(attr) {
+			e := map[string]any{}
+			if attr == identity.AttrAddresses {
+				set(e, "formatted", v.Formatted)
+				set(e, "streetAddress", v.StreetAddress)
+				set(e, "locality", v.Locality)
+				set(e, "region", v.Region)
+				set(e, "postalCode", v.PostalCode)
+				set(e, "country", v.Country)
+			} else {
+				set(e, "value", v.Value)
+				set(e, "display", v.Display)
+			}
+			set(e, "type", v.Type)
+			if v.Primary {
+				e["primary"] = true
+			}
+			vals = append(vals, e)
+		}
+		if len(vals) > 0 {
+			res[attr] = vals
+		}
+	}
+	if len(groups) > 0 {
+		gs := make([]any, len(groups))
+		for i, g := range groups {
+			gs[i] = map[string]any{"value": g.ID, "$ref": h.location("Group", g.ID), "display": g.DisplayName, "type": "direct"}
+		}
+		res["groups"] = gs
+	}
+	ent := map[string]any{}
+	set(ent, "employeeNumber", u.EmployeeNumber)
+	set(ent, "costCenter", u.CostCenter)
+	set(ent, "organization", u.Organization)
+	set(ent, "division", u.Division)
+	set(ent, "department", u.Department)
+	if u.ManagerID != "" {
+		ent["manager"] = map[string]any{"value": u.ManagerID, "$ref": h.location(resUser, u.ManagerID)}
+	}
+	if len(ent) > 0 {
+		res[schema.EnterpriseUserURN] = ent
+		res["schemas"] = []any{schema.UserURN, schema.EnterpriseUserURN}
+	}
+	return res
+}
+
+// fromSCIMUser reads a canonical SCIM user into the fields a client may set. Every
+// writable attribute is assigned, so it serves create, PUT (replace) and the result of
+// a PATCH alike; password is accepted and discarded (sign-in is SSO only).
+func fromSCIMUser(res map[string]any, u *identity.User) error {
+	u.UserName = str(res, "userName")
+	u.ExternalID = str(res, "externalId")
+	u.DisplayName = str(res, "displayName")
+	u.NickName = str(res, "nickName")
+	u.ProfileURL = str(res, "profileUrl")
+	u.Title = str(res, "title")
+	u.UserType = str(res, "userType")
+	u.PreferredLanguage = str(res, "preferredLanguage")
+	u.Locale = str(res, "locale")
+	u.Timezone = str(res, "timezone")
+	u.Active = boolOr(res, "active", true)
+	name := obj(res, "name")
+	u.NameFormatted = str(name, "formatted")
+	u.FamilyName = str(name, "familyName")
+	u.GivenName = str(name, "givenName")
+	u.MiddleName = str(name, "middleName")
+	u.HonorificPrefix = str(name, "honorificPrefix")
+	u.HonorificSuffix = str(name, "honorificSuffix")
+	u.Values = nil
+	for _, attr := range identity.MultiValuedAttrs {
+		for _, e := range list(res, attr) {
+			v := identity.Value{Attr: attr, Type: str(e, "type"), Primary: boolOr(e, "primary", false)}
+			if attr == identity.AttrAddresses {
+				v.Formatted, v.StreetAddress, v.Locality = str(e, "formatted"), str(e, "streetAddress"), str(e, "locality")
+				v.Region, v.PostalCode, v.Country = str(e, "region"), str(e, "postalCode"), str(e, "country")
+			} else {
+				v.Value, v.Display = str(e, "value"), str(e, "display")
+				if v.Value == "" && attr != identity.AttrPhotos {
+					return invalidValue("every value of %s needs a \"value\"", attr)
+				}
+			}
+			u.Values = append(u.Values, v)
+		}
+	}
+	ent := obj(res, schema.EnterpriseUserURN)
+	u.EmployeeNumber = str(ent, "employeeNumber")
+	u.CostCenter = str(ent, "costCenter")
+	u.Organization = str(ent, "organization")
+	u.Division = str(ent, "division")
+	u.Department = str(ent, "department")
+	u.ManagerID = str(obj(ent, "manager"), "value")
+	return nil
+}
+
+// userFromRequest decodes and validates a User body.
+func (h *Handler) userFromRequest(r *http.Request) (map[string]any, error) {
+	raw, err := decodeBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return canonicalize(h.registry, resUser, raw)
+}
+
+// renderUser renders one user with its groups, projected as the request asks.
+func (h *Handler) renderUsers(r *http.Request, p *schema.Projection, users []identity.User) ([]map[string]any, error) {
+	var groups map[string][]access.GroupRef
+	if p.Wants("groups") && len(users) > 0 {
+		idList := make([]string, len(users))
+		for i := range users {
+			idList[i] = users[i].ID
+		}
+		var err error
+		if groups, err = h.access.GroupsOfUsers(r.Context(), tenantID(r), idList); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]map[string]any, len(users))
+	for i := range users {
+		out[i] = p.Apply(h.toSCIMUser(&users[i], groups[users[i].ID]))
+	}
+	return out, nil
+}
+
+func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u identity.User) {
+	p, err := h.projection(r, resUser)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	res, err := h.renderUsers(r, p, []identity.User{u})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", h.location(resUser, u.ID))
+	w.Header().Set("ETag", etag(u.Version))
+	writeJSON(w, status, res[0])
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
+	res, err := h.userFromRequest(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var u identity.User
+	if err := fromSCIMUser(res, &u); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	u.Source = identity.SourceSCIM
+	created, err := h.identity.CreateUser(r.Context(), tenantID(r), u)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusCreated, created)
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
+	u, err := h.identity.GetUser(r.Context(), tenantID(r), r.PathValue("id"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if notModified(w, r, u.Version) {
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+// replaceUser is PUT: the body replaces every writable attribute (RFC 7644 §3.5.1).
+func (h *Handler) replaceUser(w http.ResponseWriter, r *http.Request) {
+	raw, err := decodeBody(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if bodyID, ok := raw["id"].(string); ok && bodyID != id {
+		h.writeError(w, r, apperr.Invalid("id %q in the body does not match the URL's %q; id cannot change", bodyID, id).WithCode("mutability"))
+		return
+	}
+	res, err := canonicalize(h.registry, resUser, raw)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	u, err := h.identity.UpdateUser(r.Context(), tenantID(r), id, ifMatchVersion(r), func(u *identity.User) error {
+		return fromSCIMUser(res, u)
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+// patchUser applies RFC 7644 §3.5.2 operations to the stored user under a row lock:
+// all operations apply or none do.
+func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
+	ops, err := h.patchOps(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	u, err := h.identity.UpdateUser(r.Context(), tenantID(r), id, ifMatchVersion(r), func(u *identity.User) error {
+		current := toAny(h.toSCIMUser(u, nil)).(map[string]any)
+		result, err := patch.Apply(h.registry, current, ops, patch.Options{ResourceType: resUser, ResourceID: id})
+		if err != nil {
+			return patchError(err)
+		}
+		return fromSCIMUser(result.Resource, u)
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
+	if err := h.identity.DeleteUser(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r)); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
+	q, err := h.listQuery(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.usersPage(w, r, q)
+}
+
+func (h *Handler) searchUsers(w http.ResponseWriter, r *http.Request) {
+	q, err := h.searchQuery(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.usersPage(w, r, q)
+}
+
+func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, q listQuery) {
+	p, err := h.registry.Projection(resUser, q.attributes, q.excluded)
+	if err != nil {
+		h.writeError(w, r, invalidValue("%s", err.Error()))
+		return
+	}
+	page, err := h.identity.ListUsers(r.Context(), tenantID(r), identity.Query{
+		Filter: q.filter, SortBy: q.sortBy, Descending: q.descending, Offset: q.startIndex - 1, Limit: q.count})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	res, err := h.renderUsers(r, p, page.Users)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeList(w, q, page.Total, res)
+}
