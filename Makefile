@@ -1,7 +1,7 @@
 # The README names two commands: `go run ./cmd/gatehouse serve` and `make test`.
 GO ?= go
 
-.PHONY: run test check generate fmt
+.PHONY: run test check generate fmt conformance
 
 run:
 	$(GO) run ./cmd/gatehouse serve
@@ -20,3 +20,7 @@ generate:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# Okta's SCIM 2.0 SPEC test with newman against a freshly started server.
+conformance:
+	./scripts/conformance.sh

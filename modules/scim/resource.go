@@ -47,9 +47,6 @@ func canonicalize(reg *schema.Registry, resourceType string, raw map[string]any)
 		if a.Mutability == schema.MutabilityReadOnly {
 			return nil
 		}
-		if isManager(s, a) {
-			v = normalizeManager(v)
-		}
 		cv, err := schema.Coerce(a, v)
 		if err != nil {
 			return invalidValue("%s", err.Error())
@@ -124,31 +121,6 @@ func checkSchemas(rt *schema.ResourceType, v any) error {
 		}
 	}
 	return invalidValue("schemas must include %q", rt.Schema)
-}
-
-// isManager reports whether a is the enterprise extension's manager attribute.
-func isManager(s *schema.Schema, a *schema.Attribute) bool {
-	return s.ID == schema.EnterpriseUserURN && a.Name == "manager"
-}
-
-// normalizeManager accepts the shapes IdPs really send for the enterprise manager — a
-// bare id string (Entra), an object, or a one-element list — and returns the object.
-func normalizeManager(v any) any {
-	switch m := v.(type) {
-	case string:
-		if m == "" {
-			return nil
-		}
-		return map[string]any{"value": m}
-	case []any:
-		if len(m) == 1 {
-			return normalizeManager(m[0])
-		}
-		if len(m) == 0 {
-			return nil
-		}
-	}
-	return v
 }
 
 // str reads a canonical string attribute ("" when unassigned).
