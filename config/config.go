@@ -37,6 +37,8 @@ type Config struct {
 	AutoMigrate      bool
 	// SCIMMaxBodyBytes bounds every SCIM request body.
 	SCIMMaxBodyBytes int64
+	// GraphQLIntrospection enables GraphQL schema introspection and field suggestions.
+	GraphQLIntrospection bool
 }
 
 // setting ties an environment variable and a flag to a field, with its default and help,
@@ -162,6 +164,17 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return strconv.FormatInt(c.SCIMMaxBodyBytes, 10) }},
+	{env: "GATEHOUSE_GRAPHQL_INTROSPECTION", flag: "graphql-introspection", def: "false",
+		help: "allow GraphQL schema introspection and field suggestions (for development tools)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			c.GraphQLIntrospection = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(c.GraphQLIntrospection) }},
 }
 
 func parsePublicURL(v string) (*url.URL, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/graph"
 	"github.com/gatehouse-dev/gatehouse/migrations"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
@@ -155,7 +156,7 @@ func (s *server) logNextSteps(ctx context.Context) {
 			"step1", `gatehouse tenant create --slug acme --name "Acme Inc" --features user_groups`,
 			"step2", `gatehouse scim-token issue --tenant acme --name "Okta"`)
 	}
-	s.log.Info("endpoints", "scim_base_url", s.cfg.URL(scimRoot),
+	s.log.Info("endpoints", "scim_base_url", s.cfg.URL(scimRoot), "graphql", s.cfg.URL("/graphql"),
 		"health", s.cfg.URL("/healthz"), "ready", s.cfg.URL("/readyz"))
 }
 
@@ -170,6 +171,8 @@ func (s *server) routes() (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle(scimRoot+"/", http.StripPrefix(scimRoot, scimHandler))
+	mux.Handle("POST /graphql", graph.NewHandler(&graph.Resolver{Tenancy: s.tenancy},
+		graph.HandlerConfig{Introspection: s.cfg.GraphQLIntrospection}, s.log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

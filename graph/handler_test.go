@@ -1,0 +1,129 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/graph"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type noDNS struct{}
+
+func (noDNS) LookupTXT(context.Context, string) ([]string, error) { return nil, nil }
+
+type gqlResponse struct {
+	Data   map[string]any
+	Errors []struct {
+		Message    string
+		Extensions map[string]any
+	}
+}
+
+func post(t *testing.T, url, body string) (int, gqlResponse) {
+	t.Helper()
+	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var r gqlResponse
+	_ = json.Unmarshal(raw, &r)
+	return res.StatusCode, r
+}
+
+func query(q string, vars map[string]any) string {
+	b, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+	return string(b)
+}
+
+func TestOrganizationForEmail(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		ctx := context.Background()
+		clk := clock.System{}
+		ten := tenancy.New(bdb, clk, audit.New(clk), noDNS{})
+		acme, _ := ten.CreateTenant(ctx, tenancy.CreateTenantInput{Slug: "acme", Name: "Acme Inc"})
+		if _, err := ten.AddDomain(ctx, acme.ID, "acme.com"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ten.VerifyDomain(ctx, acme.ID, "acme.com", tenancy.VerifyManual); err != nil {
+			t.Fatal(err)
+		}
+		// Claimed but unverified domains never route.
+		globex, _ := ten.CreateTenant(ctx, tenancy.CreateTenantInput{Slug: "globex"})
+		_, _ = ten.AddDomain(ctx, globex.ID, "globex.com")
+
+		srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+		defer srv.Close()
+		q := `query($e: String!) { organizationForEmail(email: $e) { slug name } }`
+
+		_, r := post(t, srv.URL, query(q, map[string]any{"e": "Ada@ACME.com"}))
+		if len(r.Errors) > 0 || r.Data["organizationForEmail"].(map[string]any)["slug"] != "acme" {
+			t.Fatalf("verified domain: %+v", r)
+		}
+		for _, e := range []string{"bob@globex.com", "eve@nowhere.org"} {
+			if _, r := post(t, srv.URL, query(q, map[string]any{"e": e})); len(r.Errors) > 0 || r.Data["organizationForEmail"] != nil {
+				t.Fatalf("%s: %+v", e, r)
+			}
+		}
+		_, r = post(t, srv.URL, query(q, map[string]any{"e": "not an email"}))
+		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+			t.Fatalf("malformed email: %+v", r)
+		}
+	})
+}
+
+func TestLimits(t *testing.T) {
+	clk := clock.System{}
+	ten := tenancy.New(testenv.SQLite(t), clk, audit.New(clk), noDNS{})
+	srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer srv.Close()
+
+	// Introspection and suggestions are off unless configured.
+	_, r := post(t, srv.URL, query(`{ __schema { types { name } } }`, nil))
+	if len(r.Errors) == 0 {
+		t.Fatal("introspection answered while disabled")
+	}
+	_, r = post(t, srv.URL, query(`{ organizationForEmal(email: "a@b.co") { slug } }`, nil))
+	if len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, "Did you mean") {
+		t.Fatalf("suggestions shown: %+v", r)
+	}
+
+	// Over-complex: many aliases of one field.
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 300 {
+		b.WriteString(" a" + strings.Repeat("x", i%3) + itoa(i) + `: organizationForEmail(email: "a@b.co") { slug name }`)
+	}
+	b.WriteString("}")
+	_, r = post(t, srv.URL, query(b.String(), nil))
+	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("over-complex query: %+v", r.Errors)
+	}
+	// Too many tokens.
+	_, r = post(t, srv.URL, query("{"+strings.Repeat(" __typename", 6000)+"}", nil))
+	if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, "token limit") {
+		t.Fatalf("token limit: %+v", r.Errors)
+	}
+	// Oversized body.
+	code, r := post(t, srv.URL, query(`{ __typename }`+strings.Repeat(" ", graph.MaxBodyBytes), nil))
+	if code != http.StatusRequestEntityTooLarge || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
+		t.Fatalf("oversized body: status %d %+v", code, r)
+	}
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
