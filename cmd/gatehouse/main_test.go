@@ -136,7 +136,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatalf("serve returned %v", err)
 	}
 	log := logs.String()
-	for _, want := range []string{"database=sqlite cache=memory", "gatehouse tenant create", "scim_base_url=http://127.0.0.1:", "/scim/v2", "shutting down: draining requests", "http server stopped", "database closed"} {
+	for _, want := range []string{"database=sqlite cache=memory", "gatehouse tenant create", "scim_base_url=http://127.0.0.1:", "/scim/v2", "graphql=http://127.0.0.1:", "shutting down: draining requests", "http server stopped", "database closed"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
