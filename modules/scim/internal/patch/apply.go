@@ -324,7 +324,7 @@ func topValue(res map[string]any, k touch) any {
 // resource uses): an extension gained is added, one emptied is dropped.
 func (a *applier) syncSchemas() {
 	raw := lookup(a.res, "schemas")
-	list, ok := listOf(raw)
+	list, ok := schema.AsList(raw)
 	if !ok {
 		return
 	}

@@ -169,7 +169,7 @@ func matches(attr *schema.Attribute, e filter.Expr, elem map[string]any) bool {
 // compareAny compares a sub-attribute value with a literal; a multi-valued
 // sub-attribute matches if any of its values does.
 func compareAny(sub *schema.Attribute, op filter.Op, v any, lit filter.Value) bool {
-	if l, ok := listOf(v); ok && len(l) > 0 {
+	if l, ok := schema.AsList(v); ok && len(l) > 0 {
 		for _, e := range l {
 			if compare(sub, op, e, lit) {
 				return true

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
 )
 
 // The helpers below work on resources in SCIM JSON shape. Their recursion
@@ -88,32 +90,10 @@ func asList(v any) []any {
 	if v == nil {
 		return nil
 	}
-	if l, ok := listOf(v); ok {
+	if l, ok := schema.AsList(v); ok {
 		return l
 	}
 	return []any{v}
-}
-
-// listOf returns v as []any if it is one of the list forms a resource may
-// hold: []any (decoded JSON), []map[string]any or []string (built in code).
-func listOf(v any) ([]any, bool) {
-	switch x := v.(type) {
-	case []any:
-		return x, true
-	case []map[string]any:
-		out := make([]any, len(x))
-		for i, m := range x {
-			out[i] = m
-		}
-		return out, true
-	case []string:
-		out := make([]any, len(x))
-		for i, s := range x {
-			out[i] = s
-		}
-		return out, true
-	}
-	return nil, false
 }
 
 // unassigned reports null, an empty list or a complex value without
@@ -130,7 +110,7 @@ func unassigned(v any) bool {
 		}
 		return true
 	}
-	if l, ok := listOf(v); ok {
+	if l, ok := schema.AsList(v); ok {
 		return len(l) == 0
 	}
 	return false
@@ -167,8 +147,8 @@ func equal(a, b any) bool {
 		}
 		return true
 	}
-	if xl, ok := listOf(a); ok {
-		yl, ok := listOf(b)
+	if xl, ok := schema.AsList(a); ok {
+		yl, ok := schema.AsList(b)
 		if !ok || len(xl) != len(yl) {
 			return false
 		}

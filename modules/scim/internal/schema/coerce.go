@@ -89,7 +89,7 @@ func coerce(path string, a *Attribute, v any) (any, error) {
 }
 
 func coerceMulti(path string, a *Attribute, v any) (any, error) {
-	list, ok := asAnySlice(v)
+	list, ok := AsList(v)
 	if !ok {
 		list = []any{v}
 	}
@@ -98,7 +98,7 @@ func coerceMulti(path string, a *Attribute, v any) (any, error) {
 		if e == nil {
 			return nil, invalid(path, "must not contain null values")
 		}
-		if _, nested := asAnySlice(e); nested {
+		if _, nested := AsList(e); nested {
 			return nil, invalid(path, "must not contain nested arrays")
 		}
 		c, err := coerceSingle(path, a, e)
@@ -116,7 +116,7 @@ func coerceMulti(path string, a *Attribute, v any) (any, error) {
 }
 
 func coerceSingle(path string, a *Attribute, v any) (any, error) {
-	if list, ok := asAnySlice(v); ok && !a.MultiValued {
+	if list, ok := AsList(v); ok && !a.MultiValued {
 		var err error
 		if v, err = unwrapSingle(path, a, list); v == nil || err != nil {
 			return nil, err
@@ -167,7 +167,7 @@ func unwrapSingle(path string, a *Attribute, list []any) (any, error) {
 			e = x
 		}
 	}
-	if _, nested := asAnySlice(e); nested {
+	if _, nested := AsList(e); nested {
 		return nil, invalid(path, "must be %s, got a nested array", expected(a))
 	}
 	return e, nil
@@ -357,7 +357,7 @@ func describe(v any) string {
 	case map[string]any:
 		return "an object"
 	}
-	if _, ok := asAnySlice(v); ok {
+	if _, ok := AsList(v); ok {
 		return "an array"
 	}
 	if n, ok := goInt(v); ok {
@@ -388,9 +388,9 @@ func goInt(v any) (string, bool) {
 	return "", false
 }
 
-// asAnySlice returns v as []any when it is a list: []any as decoded by
+// AsList returns v as []any when it is a list: []any as decoded by
 // encoding/json, or the []map[string]any and []string forms code may build.
-func asAnySlice(v any) ([]any, bool) {
+func AsList(v any) ([]any, bool) {
 	switch x := v.(type) {
 	case []any:
 		return x, true
