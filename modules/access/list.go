@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/uptrace/bun"
-
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/filter"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/filtersql"
@@ -71,44 +69,17 @@ type Page struct {
 
 // ListGroups returns the groups matching q, filtered, sorted and paged in SQL.
 func (s *Service) ListGroups(ctx context.Context, tenantID string, q Query) (Page, error) {
-	base := func(sq *bun.SelectQuery) (*bun.SelectQuery, error) {
-		sq = sq.Where("g.tenant_id = ?", tenantID)
-		if q.Filter != nil {
-			cond, args, err := filtersql.Compile(q.Filter, groupFilterSchema{tenantID: tenantID}, "g.id")
-			if err != nil {
-				return nil, err
-			}
-			sq = sq.Where(cond, args...)
-		}
-		return sq, nil
-	}
-	countQ, err := base(s.db.NewSelect().TableExpr("groups AS g"))
-	if err != nil {
-		return Page{}, err
-	}
-	total, err := countQ.Count(ctx)
-	if err != nil {
-		return Page{}, err
-	}
-	page := Page{Total: int(total)}
-	if q.Limit == 0 || q.Offset >= int(total) {
-		return page, nil
-	}
-	sel, err := base(s.db.NewSelect().Model(&page.Groups))
-	if err != nil {
-		return Page{}, err
-	}
-	dir := " ASC"
-	if q.Descending {
-		dir = " DESC"
-	}
+	spec := filtersql.ListSpec{Table: "groups AS g", TenantColumn: "g.tenant_id", IDColumn: "g.id", TenantID: tenantID,
+		Filter: q.Filter, Schema: groupFilterSchema{tenantID: tenantID}, Descending: q.Descending, Offset: q.Offset, Limit: q.Limit}
 	if q.SortBy != nil {
 		f, m, err := groupFilterSchema{}.Resolve(*q.SortBy)
 		if err != nil || m != nil {
 			return Page{}, apperr.Invalid("cannot sort groups by %q", q.SortBy.String()).WithCode("invalidValue")
 		}
-		sel = sel.OrderExpr(f.Column + dir)
+		spec.OrderBy = f.Column
 	}
-	err = sel.OrderExpr("g.id" + dir).Offset(int64(q.Offset)).Limit(int64(q.Limit)).Scan(ctx)
+	var page Page
+	var err error
+	page.Total, err = filtersql.List(ctx, s.db, spec, &page.Groups)
 	return page, err
 }

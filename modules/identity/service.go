@@ -233,49 +233,21 @@ type Page struct {
 // ListUsers returns the users matching q. Filtering, sorting and paging happen in SQL
 // on indexed columns.
 func (s *Service) ListUsers(ctx context.Context, tenantID string, q Query) (Page, error) {
-	base := func(sq *bun.SelectQuery) (*bun.SelectQuery, error) {
-		sq = sq.Where("u.tenant_id = ?", tenantID)
-		if q.Filter != nil {
-			cond, args, err := filtersql.Compile(q.Filter, userFilterSchema{tenantID: tenantID}, "u.id")
-			if err != nil {
-				return nil, err
-			}
-			sq = sq.Where(cond, args...)
-		}
-		return sq, nil
-	}
-	countQ, err := base(s.db.NewSelect().TableExpr("users AS u"))
-	if err != nil {
-		return Page{}, err
-	}
-	total, err := countQ.Count(ctx)
-	if err != nil {
-		return Page{}, err
-	}
-	page := Page{Total: int(total)}
-	if q.Limit == 0 || q.Offset >= int(total) {
-		return page, nil
-	}
-	var users []User
-	sel, err := base(s.db.NewSelect().Model(&users))
-	if err != nil {
-		return Page{}, err
-	}
-	dir := " ASC"
-	if q.Descending {
-		dir = " DESC"
-	}
+	spec := filtersql.ListSpec{Table: "users AS u", TenantColumn: "u.tenant_id", IDColumn: "u.id", TenantID: tenantID,
+		Filter: q.Filter, Schema: userFilterSchema{tenantID: tenantID}, Descending: q.Descending, Offset: q.Offset, Limit: q.Limit}
 	if q.SortBy != nil {
 		col, err := sortColumn(*q.SortBy)
 		if err != nil {
 			return Page{}, err
 		}
-		sel = sel.OrderExpr(col + dir)
+		spec.OrderBy = col
 	}
-	sel = sel.OrderExpr("u.id" + dir).Offset(int64(q.Offset)).Limit(int64(q.Limit))
-	if err := sel.Scan(ctx); err != nil {
+	var users []User
+	total, err := filtersql.List(ctx, s.db, spec, &users)
+	if err != nil {
 		return Page{}, err
 	}
+	page := Page{Total: total}
 	ptrs := make([]*User, len(users))
 	for i := range users {
 		ptrs[i] = &users[i]
