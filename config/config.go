@@ -253,12 +253,3 @@ func (c Config) Print(w io.Writer) error {
 	}
 	return tw.Flush()
 }
-
-// Reference writes the configuration reference as a Markdown table (for docs).
-func Reference(w io.Writer) {
-	fmt.Fprintln(w, "| variable | flag | default | meaning |")
-	fmt.Fprintln(w, "|---|---|---|---|")
-	for _, s := range settings {
-		fmt.Fprintf(w, "| `%s` | `--%s` | `%s` | %s |\n", s.env, s.flag, s.def, strings.ReplaceAll(s.help, "|", "\\|"))
-	}
-}

@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,6 +210,3 @@ func Main(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
-// IsCI reports whether the tests run under CI.
-func IsCI() bool { return strings.EqualFold(os.Getenv("CI"), "true") }

@@ -94,9 +94,6 @@ func NewRedis(ctx context.Context, rawURL, prefix string) (*Redis, error) {
 // (pub/sub, scripts).
 func (r *Redis) Client() redis.UniversalClient { return r.client }
 
-// Key returns key with this cache's prefix, for callers that use Client directly.
-func (r *Redis) Key(key string) string { return r.prefix + key }
-
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	b, err := r.client.Get(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
