@@ -5,6 +5,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,6 +40,26 @@ type Config struct {
 	SCIMMaxBodyBytes int64
 	// GraphQLIntrospection enables GraphQL schema introspection and field suggestions.
 	GraphQLIntrospection bool
+	// SecretKey seals signing keys at rest (AES-256-GCM); nil keeps them unsealed.
+	SecretKey []byte
+	// SAMLClockSkew is how far an assertion's validity window may be off this clock.
+	SAMLClockSkew time.Duration
+	// SAMLMaxBodyBytes bounds the body of a POST to the SAML ACS and SLO endpoints.
+	SAMLMaxBodyBytes int64
+	// SAMLMetadataAllowPrivate lets metadata URLs point at private, loopback and
+	// link-local addresses (development and tests only).
+	SAMLMetadataAllowPrivate bool
+}
+
+func parseBool(dst *bool) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*dst = b
+		return nil
+	}
 }
 
 // setting ties an environment variable and a flag to a field, with its default and help,
@@ -175,6 +196,52 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return strconv.FormatBool(c.GraphQLIntrospection) }},
+	{env: "GATEHOUSE_SECRET_KEY", flag: "secret-key", def: "", secret: true,
+		help: "32 random bytes, base64 (`openssl rand -base64 32`): seals the JWT and SAML signing keys stored in the database; empty = stored unsealed (a warning is logged)",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.SecretKey = nil
+				return nil
+			}
+			k, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(k) != 32 {
+				return errors.New("must be 32 bytes in standard base64 (44 characters); make one with `openssl rand -base64 32`")
+			}
+			c.SecretKey = k
+			return nil
+		},
+		get: func(c *Config) string {
+			if c.SecretKey == nil {
+				return ""
+			}
+			return "****"
+		}},
+	{env: "GATEHOUSE_SAML_CLOCK_SKEW", flag: "saml-clock-skew", def: "3m",
+		help: "how far a SAML assertion's NotBefore/NotOnOrAfter may be off this server's clock",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > 10*time.Minute {
+				return errors.New("must be a duration between 0s and 10m, e.g. 3m")
+			}
+			c.SAMLClockSkew = d
+			return nil
+		},
+		get: func(c *Config) string { return c.SAMLClockSkew.String() }},
+	{env: "GATEHOUSE_SAML_MAX_BODY_BYTES", flag: "saml-max-body-bytes", def: "1048576",
+		help: "largest body accepted at the SAML ACS and logout endpoints; larger ones are refused",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 4096 || n > 16<<20 {
+				return errors.New("must be a whole number of bytes between 4096 and 16777216")
+			}
+			c.SAMLMaxBodyBytes = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(c.SAMLMaxBodyBytes, 10) }},
+	{env: "GATEHOUSE_SAML_METADATA_ALLOW_PRIVATE", flag: "saml-metadata-allow-private", def: "false",
+		help: "let SAML metadata URLs use http and private, loopback or link-local addresses (development only)",
+		set:  func(c *Config, v string) error { return parseBool(&c.SAMLMetadataAllowPrivate)(c, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.SAMLMetadataAllowPrivate) }},
 }
 
 func parsePublicURL(v string) (*url.URL, error) {
