@@ -22,6 +22,9 @@ type Cache interface {
 	// SetNX stores val at key for ttl only if key is absent, and reports whether it did.
 	// It is the primitive for single-use tokens and replay caches.
 	SetNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error)
+	// Take returns the value at key and deletes it in one atomic step, or ErrMiss; it
+	// makes a stored value single use (two concurrent Takes never both get it).
+	Take(ctx context.Context, key string) ([]byte, error)
 	// Del removes keys; absent keys are not an error.
 	Del(ctx context.Context, keys ...string) error
 	// Ping reports whether the cache answers; /readyz uses it.

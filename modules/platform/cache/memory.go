@@ -76,6 +76,17 @@ func (m *Memory) SetNX(_ context.Context, key string, val []byte, ttl time.Durat
 	return true, nil
 }
 
+func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[key]
+	delete(m.items, key)
+	if !ok || !m.now().Before(it.expires) {
+		return nil, ErrMiss
+	}
+	return it.val, nil
+}
+
 func (m *Memory) Del(_ context.Context, keys ...string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

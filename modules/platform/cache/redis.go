@@ -110,6 +110,14 @@ func (r *Redis) SetNX(ctx context.Context, key string, val []byte, ttl time.Dura
 	return r.client.SetNX(ctx, r.prefix+key, val, ttl).Result()
 }
 
+func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrMiss
+	}
+	return b, err
+}
+
 func (r *Redis) Del(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil

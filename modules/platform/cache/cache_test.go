@@ -1,0 +1,94 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// eachCache runs the same contract against the in-process cache and real Redis.
+func eachCache(t *testing.T, fn func(t *testing.T, c cache.Cache)) {
+	t.Run("memory", func(t *testing.T) {
+		c := cache.NewMemory()
+		t.Cleanup(func() { c.Close() })
+		fn(t, c)
+	})
+	t.Run("redis", func(t *testing.T) { fn(t, testenv.Redis(t)) })
+}
+
+func TestContract(t *testing.T) {
+	eachCache(t, func(t *testing.T, c cache.Cache) {
+		ctx := context.Background()
+		if _, err := c.Get(ctx, "absent"); !errors.Is(err, cache.ErrMiss) {
+			t.Fatalf("Get absent = %v, want ErrMiss", err)
+		}
+		if err := c.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := c.Get(ctx, "k"); err != nil || string(b) != "v" {
+			t.Fatalf("Get = %q, %v", b, err)
+		}
+		if ok, err := c.SetNX(ctx, "k", []byte("w"), time.Minute); err != nil || ok {
+			t.Fatalf("SetNX on a present key = %v, %v; want false", ok, err)
+		}
+		if b, err := c.Take(ctx, "k"); err != nil || string(b) != "v" {
+			t.Fatalf("Take = %q, %v", b, err)
+		}
+		if _, err := c.Take(ctx, "k"); !errors.Is(err, cache.ErrMiss) {
+			t.Fatalf("second Take = %v, want ErrMiss", err)
+		}
+		if ok, err := c.SetNX(ctx, "k", []byte("w"), 50*time.Millisecond); err != nil || !ok {
+			t.Fatalf("SetNX on an absent key = %v, %v; want true", ok, err)
+		}
+		time.Sleep(120 * time.Millisecond)
+		if _, err := c.Get(ctx, "k"); !errors.Is(err, cache.ErrMiss) {
+			t.Fatalf("Get after the TTL = %v, want ErrMiss", err)
+		}
+		if err := c.Set(ctx, "a", []byte("1"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Del(ctx, "a", "never-set"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, "a"); !errors.Is(err, cache.ErrMiss) {
+			t.Fatalf("Get after Del = %v", err)
+		}
+	})
+}
+
+// Single use is what SAML request binding and replay protection rely on: of many
+// concurrent Takes (or SetNX calls) exactly one wins.
+func TestSingleUseUnderConcurrency(t *testing.T) {
+	eachCache(t, func(t *testing.T, c cache.Cache) {
+		ctx := context.Background()
+		if err := c.Set(ctx, "once", []byte("x"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		var took, set atomic.Int32
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Take(ctx, "once"); err == nil {
+					took.Add(1)
+				}
+				if ok, err := c.SetNX(ctx, "nx", []byte("y"), time.Minute); err == nil && ok {
+					set.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if took.Load() != 1 || set.Load() != 1 {
+			t.Fatalf("Take won %d times and SetNX %d times; want exactly 1 each", took.Load(), set.Load())
+		}
+	})
+}
