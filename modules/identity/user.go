@@ -16,11 +16,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 )
 
-// Source says who manages a user: the tenant's IdP over SCIM, or the app itself.
+// Source says who manages a user: the tenant's IdP over SCIM, the IdP through
+// just-in-time creation at first SSO sign-in, or the app itself.
 type Source string
 
 const (
 	SourceSCIM Source = "scim"
+	SourceSSO  Source = "sso"
 	SourceApp  Source = "app"
 )
 

@@ -1,0 +1,380 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/keys"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/ids"
+)
+
+// Session is a signed-in person's session. The row is the truth: a session is alive
+// while its row exists and neither its absolute nor its idle deadline has passed.
+type Session struct {
+	bun.BaseModel `bun:"table:sessions,alias:s"`
+
+	ID               string    `bun:"id,pk"`
+	TenantID         string    `bun:"tenant_id"`
+	UserID           string    `bun:"user_id"`
+	CreatedAt        time.Time `bun:"created_at"`
+	ExpiresAt        time.Time `bun:"expires_at"`
+	LastSeenAt       time.Time `bun:"last_seen_at"`
+	IdleSeconds      int64     `bun:"idle_seconds"`
+	IP               string    `bun:"ip"`
+	UserAgent        string    `bun:"user_agent"`
+	Method           string    `bun:"method"`
+	SAMLSessionIndex string    `bun:"saml_session_index"`
+}
+
+// IdleDeadline is when the session ends if it is not used before.
+func (s Session) IdleDeadline() time.Time {
+	return s.LastSeenAt.Add(time.Duration(s.IdleSeconds) * time.Second)
+}
+
+func (s Session) aliveAt(now time.Time) bool {
+	return now.Before(s.ExpiresAt) && now.Before(s.IdleDeadline())
+}
+
+// Principal is who an authenticated request acts as. It travels in the request context.
+type Principal struct {
+	TenantID  string
+	UserID    string
+	SessionID string
+	ExpiresAt time.Time
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal of an authenticated request.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// SessionsConfig is what the session layer needs from the deployment.
+type SessionsConfig struct {
+	// Issuer is the JWT iss: the public base URL.
+	Issuer string
+	// Audience is the JWT aud the tokens are minted for and checked against.
+	Audience string
+}
+
+// Sessions is the session layer: it starts sessions, mints their JWTs and decides on
+// every request whether a token's session is still alive.
+type Sessions struct {
+	db    bun.IDB
+	clock clock.Clock
+	audit *audit.Log
+	cache cache.Cache
+	keys  *keys.Store
+	cfg   SessionsConfig
+	log   *slog.Logger
+}
+
+// NewSessions returns the session layer.
+func NewSessions(idb bun.IDB, clk clock.Clock, auditLog *audit.Log, c cache.Cache, k *keys.Store, cfg SessionsConfig, log *slog.Logger) *Sessions {
+	if cfg.Audience == "" {
+		cfg.Audience = DefaultAudience
+	}
+	return &Sessions{db: idb, clock: clk, audit: auditLog, cache: c, keys: k, cfg: cfg, log: log}
+}
+
+// DefaultAudience is the aud of session tokens.
+const DefaultAudience = "gatehouse"
+
+const (
+	// touchEvery bounds how often a session's last-seen time is written; idle
+	// deadlines are therefore accurate to this much.
+	touchEvery = time.Minute
+	// cacheFor bounds how long a cache entry may speak for a session without the
+	// database being asked again.
+	cacheFor = 5 * time.Minute
+	// leeway absorbs clock differences between replicas when checking exp.
+	leeway = 5 * time.Second
+)
+
+// NewSession is what starting a session needs.
+type NewSession struct {
+	TenantID, UserID     string
+	IdleTimeout, MaxLife time.Duration
+	IP, UserAgent        string
+	Method               string
+	SAMLSessionIndex     string
+}
+
+// Start stores a session and returns it with its signed token.
+func (s *Sessions) Start(ctx context.Context, in NewSession) (Session, string, error) {
+	now := s.clock.Now()
+	sess := Session{ID: ids.NewAt(now), TenantID: in.TenantID, UserID: in.UserID, CreatedAt: now,
+		ExpiresAt: now.Add(in.MaxLife), LastSeenAt: now, IdleSeconds: int64(in.IdleTimeout / time.Second),
+		IP: in.IP, UserAgent: truncate(in.UserAgent, 512), Method: in.Method, SAMLSessionIndex: truncate(in.SAMLSessionIndex, 256)}
+	if _, err := s.db.NewInsert().Model(&sess).Exec(ctx); err != nil {
+		return Session{}, "", err
+	}
+	s.remember(ctx, sess)
+	tok, err := s.mint(ctx, sess)
+	if err != nil {
+		return Session{}, "", err
+	}
+	return sess, tok, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+type claims struct {
+	jwt.RegisteredClaims
+	TenantID  string `json:"tid"`
+	SessionID string `json:"sid"`
+}
+
+func (s *Sessions) mint(ctx context.Context, sess Session) (string, error) {
+	k, err := s.keys.Active(ctx, keys.PurposeSession)
+	if err != nil {
+		return "", err
+	}
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Subject: sess.UserID, Audience: jwt.ClaimStrings{s.cfg.Audience},
+			IssuedAt: jwt.NewNumericDate(sess.CreatedAt), ExpiresAt: jwt.NewNumericDate(sess.ExpiresAt),
+			ID: sess.ID,
+		},
+		TenantID: sess.TenantID, SessionID: sess.ID,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = k.ID
+	return t.SignedString(k.Signer)
+}
+
+var errSessionEnded = apperr.Unauthenticated("your session has ended: sign in again")
+
+// Authenticate checks a session token and that its session is alive, and returns the
+// principal. The signature algorithm is pinned to EdDSA, exp/iss/aud are required, and
+// the session is looked up on every call (cache first, the database on a miss), so a
+// revoked session is refused at once.
+func (s *Sessions) Authenticate(ctx context.Context, token string) (Principal, error) {
+	var c claims
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(s.cfg.Issuer), jwt.WithAudience(s.cfg.Audience), jwt.WithExpirationRequired(),
+		jwt.WithLeeway(leeway), jwt.WithTimeFunc(s.clock.Now))
+	_, err := parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("token has no kid")
+		}
+		k, err := s.keys.Verifier(ctx, keys.PurposeSession, kid)
+		if err != nil {
+			return nil, err
+		}
+		return k.Public, nil
+	})
+	if err != nil {
+		return Principal{}, apperr.Unauthenticated("the session token is not valid: sign in again")
+	}
+	if c.SessionID == "" || c.Subject == "" || c.TenantID == "" {
+		return Principal{}, apperr.Unauthenticated("the session token is not valid: sign in again")
+	}
+	sess, err := s.alive(ctx, c.SessionID, c.Subject)
+	if err != nil {
+		return Principal{}, err
+	}
+	if sess.TenantID != c.TenantID {
+		return Principal{}, errSessionEnded
+	}
+	return Principal{TenantID: sess.TenantID, UserID: sess.UserID, SessionID: sess.ID, ExpiresAt: sess.ExpiresAt}, nil
+}
+
+// cached is a session's cache entry.
+type cached struct {
+	TenantID    string    `json:"t"`
+	UserID      string    `json:"u"`
+	ExpiresAt   time.Time `json:"x"`
+	LastSeenAt  time.Time `json:"l"`
+	IdleSeconds int64     `json:"i"`
+}
+
+// sessionKey puts every session of a user in one Redis Cluster hash slot ({user}), so
+// purging a user's sessions is one atomic multi-key delete.
+func sessionKey(userID, sessionID string) string {
+	return "session:{" + userID + "}:" + sessionID
+}
+
+// alive returns the session if it is alive, touching its last-seen time at most once
+// per touchEvery.
+func (s *Sessions) alive(ctx context.Context, sessionID, userID string) (Session, error) {
+	now := s.clock.Now()
+	var sess Session
+	fromCache := false
+	if b, err := s.cache.Get(ctx, sessionKey(userID, sessionID)); err == nil {
+		var e cached
+		if json.Unmarshal(b, &e) == nil && e.UserID == userID {
+			sess = Session{ID: sessionID, TenantID: e.TenantID, UserID: e.UserID, ExpiresAt: e.ExpiresAt,
+				LastSeenAt: e.LastSeenAt, IdleSeconds: e.IdleSeconds}
+			fromCache = true
+		}
+	} else if !errors.Is(err, cache.ErrMiss) {
+		s.log.WarnContext(ctx, "session cache unavailable; checking the database", "err", err)
+	}
+	if !fromCache {
+		err := s.db.NewSelect().Model(&sess).Where("id = ? AND user_id = ?", sessionID, userID).Scan(ctx)
+		if err != nil {
+			if db.IsNoRows(err) {
+				return Session{}, errSessionEnded
+			}
+			return Session{}, apperr.Unavailable(err, "cannot check the session right now; retry")
+		}
+	}
+	if !sess.aliveAt(now) {
+		s.forgetKeys(ctx, sessionKey(userID, sessionID))
+		return Session{}, errSessionEnded
+	}
+	if now.Sub(sess.LastSeenAt) >= touchEvery {
+		res, err := s.db.NewUpdate().Model((*Session)(nil)).Set("last_seen_at = ?", now).
+			Where("id = ? AND user_id = ?", sessionID, userID).Exec(ctx)
+		if err != nil {
+			return Session{}, apperr.Unavailable(err, "cannot check the session right now; retry")
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			s.forgetKeys(ctx, sessionKey(userID, sessionID))
+			return Session{}, errSessionEnded
+		}
+		sess.LastSeenAt = now
+		fromCache = false
+	}
+	if !fromCache {
+		s.remember(ctx, sess)
+	}
+	return sess, nil
+}
+
+func (s *Sessions) remember(ctx context.Context, sess Session) {
+	ttl := min(cacheFor, sess.ExpiresAt.Sub(s.clock.Now()), sess.IdleDeadline().Sub(s.clock.Now()))
+	if ttl <= 0 {
+		return
+	}
+	b, _ := json.Marshal(cached{TenantID: sess.TenantID, UserID: sess.UserID, ExpiresAt: sess.ExpiresAt,
+		LastSeenAt: sess.LastSeenAt, IdleSeconds: sess.IdleSeconds})
+	if err := s.cache.Set(ctx, sessionKey(sess.UserID, sess.ID), b, ttl); err != nil {
+		s.log.WarnContext(ctx, "session cache unavailable; sessions are checked in the database", "err", err)
+	}
+}
+
+func (s *Sessions) forgetKeys(ctx context.Context, ks ...string) error {
+	if len(ks) == 0 {
+		return nil
+	}
+	return s.cache.Del(ctx, ks...)
+}
+
+// End ends one session of the tenant (logout). Ending an absent session is not an error.
+func (s *Sessions) End(ctx context.Context, tenantID, sessionID string) error {
+	_, err := s.endWhere(ctx, tenantID, "logout", "s.tenant_id = ? AND s.id = ?", tenantID, sessionID)
+	return err
+}
+
+// RevokeUser ends every session of a user and returns how many there were.
+func (s *Sessions) RevokeUser(ctx context.Context, tenantID, userID string) (int, error) {
+	return s.endWhere(ctx, tenantID, "revoked", "s.tenant_id = ? AND s.user_id = ?", tenantID, userID)
+}
+
+// EndSAMLSessions ends a user's sessions started by the SAML session index (Single
+// Logout); an empty index ends all of the user's SAML sessions.
+func (s *Sessions) EndSAMLSessions(ctx context.Context, tenantID, userID, sessionIndex string) (int, error) {
+	if sessionIndex == "" {
+		return s.endWhere(ctx, tenantID, "saml_logout", "s.tenant_id = ? AND s.user_id = ? AND s.method = 'saml'", tenantID, userID)
+	}
+	return s.endWhere(ctx, tenantID, "saml_logout", "s.tenant_id = ? AND s.user_id = ? AND s.saml_session_index = ?", tenantID, userID, sessionIndex)
+}
+
+// endWhere deletes the matching sessions and their audit event in one transaction, then
+// purges their cache entries. Only after the purge does it return, so the caller can
+// promise the sessions are gone everywhere.
+func (s *Sessions) endWhere(ctx context.Context, tenantID, reason, where string, args ...any) (int, error) {
+	var gone []Session
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(&gone).Column("id", "user_id").Where(where, args...).Scan(ctx); err != nil {
+			return err
+		}
+		if len(gone) == 0 {
+			return nil
+		}
+		idList := make([]string, len(gone))
+		for i, g := range gone {
+			idList[i] = g.ID
+		}
+		if _, err := tx.NewDelete().Model((*Session)(nil)).Where("id IN (?)", bun.In(idList)).Exec(ctx); err != nil {
+			return err
+		}
+		for _, g := range gone {
+			err := s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "session.revoked",
+				Target:  audit.Target{Type: "session", ID: g.ID, Display: g.UserID},
+				Changes: map[string]audit.Change{"reason": {After: reason}}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(gone), s.purge(ctx, gone)
+}
+
+// purge removes the cache entries of sessions whose rows are gone. A failure is
+// returned: the caller must not claim the sessions are revoked everywhere.
+func (s *Sessions) purge(ctx context.Context, gone []Session) error {
+	ks := make([]string, len(gone))
+	for i, g := range gone {
+		ks[i] = sessionKey(g.UserID, g.ID)
+	}
+	if err := s.forgetKeys(ctx, ks...); err != nil {
+		return apperr.Unavailable(err, "the sessions were deleted but the session cache could not be purged")
+	}
+	return nil
+}
+
+// ListForUser returns a user's live sessions, newest first.
+func (s *Sessions) ListForUser(ctx context.Context, tenantID, userID string) ([]Session, error) {
+	var out []Session
+	now := s.clock.Now()
+	err := s.db.NewSelect().Model(&out).Where("s.tenant_id = ? AND s.user_id = ? AND s.expires_at > ?", tenantID, userID, now).
+		OrderExpr("s.id DESC").Scan(ctx)
+	live := out[:0]
+	for _, x := range out {
+		if x.aliveAt(now) {
+			live = append(live, x)
+		}
+	}
+	return live, err
+}
+
+// Session returns one session of the tenant.
+func (s *Sessions) Session(ctx context.Context, tenantID, sessionID string) (Session, error) {
+	var out Session
+	err := s.db.NewSelect().Model(&out).Where("s.tenant_id = ? AND s.id = ?", tenantID, sessionID).Scan(ctx)
+	if db.IsNoRows(err) {
+		return Session{}, apperr.NotFound("no session %q", sessionID)
+	}
+	return out, err
+}
