@@ -19,11 +19,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/keys"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/httpmw"
 	"github.com/gatehouse-dev/gatehouse/modules/scim"
+	"github.com/gatehouse-dev/gatehouse/modules/sso"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
@@ -50,8 +52,12 @@ type server struct {
 	log      *slog.Logger
 	db       *bun.DB
 	cache    cache.Cache
+	clock    clock.Clock
+	audit    *audit.Log
 	tenancy  *tenancy.Service
 	identity *identity.Service
+	sessions *identity.Sessions
+	keys     *keys.Store
 	access   *access.Service
 }
 
@@ -93,10 +99,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	clk := clock.System{}
 	auditLog := audit.New(clk)
 	ids := identity.New(bdb, clk, auditLog)
-	s := &server{cfg: cfg, log: log, db: bdb, cache: c,
-		tenancy:  tenancy.New(bdb, clk, auditLog, net.DefaultResolver),
-		identity: ids,
-		access:   access.New(bdb, clk, auditLog, ids)}
+	keyStore, err := keys.New(bdb, clk, cfg.SecretKey)
+	if err != nil {
+		return err
+	}
+	if !keyStore.Sealed() {
+		log.Warn("signing keys are stored unsealed in the database; set GATEHOUSE_SECRET_KEY (openssl rand -base64 32) to seal them")
+	}
+	ten := tenancy.New(bdb, clk, auditLog, net.DefaultResolver)
+	ten.AllowPrivateMetadataURLs(cfg.SAMLMetadataAllowPrivate)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -104,7 +115,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	if cfg.PublicURLDerived {
 		cfg.PublicURL.Host = ln.Addr().String()
-		s.cfg = cfg
+	}
+	s := &server{cfg: cfg, log: log, db: bdb, cache: c, clock: clk, audit: auditLog, tenancy: ten, identity: ids, keys: keyStore,
+		sessions: identity.NewSessions(bdb, clk, auditLog, c, keyStore, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}, log),
+		access:   access.New(bdb, clk, auditLog, ids)}
+	// Create the signing keys now rather than on the first sign-in, so a sealing
+	// misconfiguration stops the server at start instead of failing a user later.
+	for _, p := range keys.Purposes {
+		if _, err := keyStore.Active(ctx, p); err != nil {
+			ln.Close()
+			return fmt.Errorf("loading the %s signing key: %w", p, err)
+		}
 	}
 	routes, err := s.routes()
 	if err != nil {
@@ -171,6 +192,12 @@ func (s *server) routes() (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle(scimRoot+"/", http.StripPrefix(scimRoot, scimHandler))
+	ssoHandler := sso.New(sso.Config{PublicURL: s.cfg.PublicURL, ClockSkew: s.cfg.SAMLClockSkew, MaxBodyBytes: s.cfg.SAMLMaxBodyBytes},
+		s.log, sso.Deps{DB: s.db, Clock: s.clock, Cache: s.cache, Audit: s.audit,
+			Tenancy: s.tenancy, Identity: s.identity, Sessions: s.sessions, Keys: s.keys})
+	for _, p := range sso.Routes {
+		mux.Handle(p, ssoHandler)
+	}
 	mux.Handle("POST /graphql", graph.NewHandler(&graph.Resolver{Tenancy: s.tenancy},
 		graph.HandlerConfig{Introspection: s.cfg.GraphQLIntrospection}, s.log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
