@@ -1,6 +1,7 @@
 // Package tenancy owns tenants (the customer organisations), their email domains, plan
-// features, provisioning settings and SCIM bearer tokens. A request's tenant always comes
-// from a credential resolved here, never from what the request says.
+// features, provisioning and SSO settings, SCIM bearer tokens and SAML IdP connections.
+// A request's tenant always comes from a credential resolved here, never from what the
+// request says.
 package tenancy
 
 import (
@@ -42,15 +43,65 @@ var KnownFeatures = []Feature{FeatureUserGroups}
 
 // Tenant is a customer organisation.
 type Tenant struct {
+	ID               string
+	Slug             string
+	Name             string
+	ProvisioningMode ProvisioningMode
+	Features         []Feature
+	// JITProvisioning creates unknown users at SSO when their email domain is verified
+	// for this tenant.
+	JITProvisioning bool
+	// IdPInitiatedSSO accepts unsolicited SAML responses (off by default).
+	IdPInitiatedSSO bool
+	// SessionIdleTimeout ends a session nobody has used for this long.
+	SessionIdleTimeout time.Duration
+	// SessionMaxLifetime ends a session this long after sign-in, used or not.
+	SessionMaxLifetime time.Duration
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// Session lifetime defaults and bounds (a tenant's settings stay within them).
+const (
+	DefaultSessionIdleTimeout = 8 * time.Hour
+	DefaultSessionMaxLifetime = 24 * time.Hour
+	MinSessionTimeout         = 5 * time.Minute
+	MaxSessionIdleTimeout     = 30 * 24 * time.Hour
+	MaxSessionMaxLifetime     = 90 * 24 * time.Hour
+)
+
+// tenantRow is a tenant as stored. Durations are kept as whole seconds, which reads the
+// same on PostgreSQL, SQLite and to a person looking at the table.
+type tenantRow struct {
 	bun.BaseModel `bun:"table:tenants"`
 
-	ID               string           `bun:"id,pk"`
-	Slug             string           `bun:"slug"`
-	Name             string           `bun:"name"`
-	ProvisioningMode ProvisioningMode `bun:"provisioning_mode"`
-	Features         []Feature        `bun:"features,type:jsonb"`
-	CreatedAt        time.Time        `bun:"created_at"`
-	UpdatedAt        time.Time        `bun:"updated_at"`
+	ID                 string           `bun:"id,pk"`
+	Slug               string           `bun:"slug"`
+	Name               string           `bun:"name"`
+	ProvisioningMode   ProvisioningMode `bun:"provisioning_mode"`
+	Features           []Feature        `bun:"features,type:jsonb"`
+	JITProvisioning    bool             `bun:"jit_provisioning"`
+	IdPInitiatedSSO    bool             `bun:"idp_initiated_sso"`
+	SessionIdleSeconds int64            `bun:"session_idle_seconds"`
+	SessionMaxSeconds  int64            `bun:"session_max_seconds"`
+	CreatedAt          time.Time        `bun:"created_at"`
+	UpdatedAt          time.Time        `bun:"updated_at"`
+}
+
+func toTenant(r tenantRow) Tenant {
+	return Tenant{ID: r.ID, Slug: r.Slug, Name: r.Name, ProvisioningMode: r.ProvisioningMode,
+		Features: r.Features, JITProvisioning: r.JITProvisioning, IdPInitiatedSSO: r.IdPInitiatedSSO,
+		SessionIdleTimeout: time.Duration(r.SessionIdleSeconds) * time.Second,
+		SessionMaxLifetime: time.Duration(r.SessionMaxSeconds) * time.Second,
+		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+func fromTenant(t Tenant) tenantRow {
+	return tenantRow{ID: t.ID, Slug: t.Slug, Name: t.Name, ProvisioningMode: t.ProvisioningMode,
+		Features: t.Features, JITProvisioning: t.JITProvisioning, IdPInitiatedSSO: t.IdPInitiatedSSO,
+		SessionIdleSeconds: int64(t.SessionIdleTimeout / time.Second),
+		SessionMaxSeconds:  int64(t.SessionMaxLifetime / time.Second),
+		CreatedAt:          t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
 // Has reports whether the tenant's plan includes f.
@@ -62,6 +113,8 @@ type Service struct {
 	clock    clock.Clock
 	audit    *audit.Log
 	resolver TXTResolver
+	// metadata fetches SAML metadata URLs; see AllowPrivateMetadataURLs.
+	metadata *metadataFetcher
 }
 
 // TXTResolver looks up DNS TXT records; *net.Resolver satisfies it.
@@ -71,7 +124,7 @@ type TXTResolver interface {
 
 // New returns the tenancy service.
 func New(bdb *bun.DB, clk clock.Clock, log *audit.Log, resolver TXTResolver) *Service {
-	return &Service{db: bdb, clock: clk, audit: log, resolver: resolver}
+	return &Service{db: bdb, clock: clk, audit: log, resolver: resolver, metadata: newMetadataFetcher(false)}
 }
 
 // Slugs are DNS-label shaped so they work in URLs (/saml/{slug}/…) and hostnames.
@@ -130,9 +183,11 @@ func (s *Service) CreateTenant(ctx context.Context, in CreateTenantInput) (Tenan
 	}
 	now := s.clock.Now()
 	t := Tenant{ID: ids.NewAt(now), Slug: in.Slug, Name: name, ProvisioningMode: in.ProvisioningMode,
-		Features: features, CreatedAt: now, UpdatedAt: now}
+		Features: features, SessionIdleTimeout: DefaultSessionIdleTimeout,
+		SessionMaxLifetime: DefaultSessionMaxLifetime, CreatedAt: now, UpdatedAt: now}
 	err = db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(&t).Exec(ctx); err != nil {
+		row := fromTenant(t)
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 			if db.IsUniqueViolation(err) {
 				return apperr.Conflict("a tenant with slug %q already exists", in.Slug).WithCode("uniqueness")
 			}
@@ -153,6 +208,49 @@ type SettingsPatch struct {
 	Name             *string
 	ProvisioningMode *ProvisioningMode
 	Features         *[]Feature
+	JITProvisioning  *bool
+	IdPInitiatedSSO  *bool
+	// SessionIdleTimeout: 5m to 30 days; SessionMaxLifetime: 5m to 90 days; the idle
+	// timeout may not exceed the maximum lifetime. Whole seconds are kept.
+	SessionIdleTimeout *time.Duration
+	SessionMaxLifetime *time.Duration
+}
+
+// applySSOSettings applies p's SSO and session fields to t, recording what changed.
+func applySSOSettings(t *Tenant, p SettingsPatch, changes map[string]audit.Change) error {
+	if p.JITProvisioning != nil && *p.JITProvisioning != t.JITProvisioning {
+		changes["jitProvisioning"] = audit.Change{Before: t.JITProvisioning, After: *p.JITProvisioning}
+		t.JITProvisioning = *p.JITProvisioning
+	}
+	if p.IdPInitiatedSSO != nil && *p.IdPInitiatedSSO != t.IdPInitiatedSSO {
+		changes["idpInitiatedSso"] = audit.Change{Before: t.IdPInitiatedSSO, After: *p.IdPInitiatedSSO}
+		t.IdPInitiatedSSO = *p.IdPInitiatedSSO
+	}
+	idle, lifetime := t.SessionIdleTimeout, t.SessionMaxLifetime
+	if p.SessionIdleTimeout != nil {
+		idle = p.SessionIdleTimeout.Truncate(time.Second)
+		if idle < MinSessionTimeout || idle > MaxSessionIdleTimeout {
+			return apperr.Invalid("session idle timeout %s is out of range: use 5m to 720h (30 days)", *p.SessionIdleTimeout)
+		}
+	}
+	if p.SessionMaxLifetime != nil {
+		lifetime = p.SessionMaxLifetime.Truncate(time.Second)
+		if lifetime < MinSessionTimeout || lifetime > MaxSessionMaxLifetime {
+			return apperr.Invalid("session maximum lifetime %s is out of range: use 5m to 2160h (90 days)", *p.SessionMaxLifetime)
+		}
+	}
+	if idle > lifetime {
+		return apperr.Invalid("session idle timeout %s is longer than the maximum session lifetime %s: the idle timeout must not exceed it", idle, lifetime)
+	}
+	if idle != t.SessionIdleTimeout {
+		changes["sessionIdleTimeout"] = audit.Change{Before: t.SessionIdleTimeout.String(), After: idle.String()}
+		t.SessionIdleTimeout = idle
+	}
+	if lifetime != t.SessionMaxLifetime {
+		changes["sessionMaxLifetime"] = audit.Change{Before: t.SessionMaxLifetime.String(), After: lifetime.String()}
+		t.SessionMaxLifetime = lifetime
+	}
+	return nil
 }
 
 // UpdateSettings applies p to the tenant and records what changed.
@@ -189,11 +287,15 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID string, p Setting
 				t.Features = fs
 			}
 		}
+		if err := applySSOSettings(&t, p, changes); err != nil {
+			return err
+		}
 		if len(changes) == 0 {
 			return nil
 		}
 		t.UpdatedAt = s.clock.Now()
-		if _, err := tx.NewUpdate().Model(&t).WherePK().Exec(ctx); err != nil {
+		row := fromTenant(t)
+		if _, err := tx.NewUpdate().Model(&row).WherePK().Exec(ctx); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: t.ID, Action: "tenant.settings_changed",
@@ -203,12 +305,15 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID string, p Setting
 }
 
 func tenantWhere(ctx context.Context, idb bun.IDB, where string, arg any) (Tenant, error) {
-	var t Tenant
-	err := idb.NewSelect().Model(&t).Where(where, arg).Limit(1).Scan(ctx)
+	var r tenantRow
+	err := idb.NewSelect().Model(&r).Where(where, arg).Limit(1).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Tenant{}, apperr.NotFound("no such tenant")
 	}
-	return t, err
+	if err != nil {
+		return Tenant{}, err
+	}
+	return toTenant(r), nil
 }
 
 // Tenant returns the tenant with the given id.
@@ -227,7 +332,13 @@ func (s *Service) TenantBySlug(ctx context.Context, slug string) (Tenant, error)
 
 // ListTenants returns every tenant, oldest first.
 func (s *Service) ListTenants(ctx context.Context) ([]Tenant, error) {
-	var ts []Tenant
-	err := s.db.NewSelect().Model(&ts).OrderExpr("id").Scan(ctx)
-	return ts, err
+	var rows []tenantRow
+	if err := s.db.NewSelect().Model(&rows).OrderExpr("id").Scan(ctx); err != nil {
+		return nil, err
+	}
+	ts := make([]Tenant, len(rows))
+	for i, r := range rows {
+		ts[i] = toTenant(r)
+	}
+	return ts, nil
 }
