@@ -52,6 +52,16 @@ func refusef(format string, args ...any) error { return refusal(fmt.Sprintf(form
 // Binding InResponseTo to the browser, unsolicited responses and replay are checked by
 // the caller, which holds the request.
 func (h *Handler) validateResponse(t tenancy.Tenant, conn tenancy.SAMLConnection, encoded string) (assertion, error) {
+	sp, err := h.serviceProvider(t, conn, keys.Key{})
+	if err != nil {
+		return assertion{}, err
+	}
+	return checkResponse(sp, conn.Attributes, encoded, h.clock.Now(), h.cfg.ClockSkew)
+}
+
+// checkResponse is validateResponse for a built SP (its entity ID, ACS URL, IdP issuer
+// and certificates), at the instant now.
+func checkResponse(sp *saml2.SAMLServiceProvider, attrs tenancy.SAMLAttributeMap, encoded string, now time.Time, skew time.Duration) (assertion, error) {
 	raw, err := decodeB64(encoded)
 	if err != nil {
 		return assertion{}, refusal("the SAMLResponse is not valid base64")
@@ -61,16 +71,16 @@ func (h *Handler) validateResponse(t tenancy.Tenant, conn tenancy.SAMLConnection
 		return assertion{}, err
 	}
 
-	now := h.clock.Now()
-	skew := h.cfg.ClockSkew
-	sp, err := h.serviceProvider(t, conn, keys.Key{})
-	if err != nil {
-		return assertion{}, err
-	}
 	// gosaml2 compares the SubjectConfirmation's NotOnOrAfter with its clock and has no
-	// skew setting; running it skew behind is the same as allowing the skew there.
+	// skew setting; running it skew behind is the same as allowing the skew there. The
+	// same clock decides whether the IdP certificate is valid, so a certificate issued
+	// within the last skew minutes is checked again at the real time.
 	sp.Clock = dsig.NewFakeClockAt(now.Add(-skew))
 	resp, err := sp.ValidateEncodedResponse(encoded)
+	if err != nil && strings.Contains(err.Error(), "Cert is not valid at this time") {
+		sp.Clock = dsig.NewFakeClockAt(now)
+		resp, err = sp.ValidateEncodedResponse(encoded)
+	}
 	if err != nil {
 		return assertion{}, refusef("the SAML response failed validation: %s", describe(err))
 	}
@@ -78,14 +88,14 @@ func (h *Handler) validateResponse(t tenancy.Tenant, conn tenancy.SAMLConnection
 		return assertion{}, refusef("the response must carry exactly one signed assertion (it has %d)", len(resp.Assertions)+len(resp.EncryptedAssertions))
 	}
 	if resp.SignatureValidated && resp.Destination == "" {
-		return assertion{}, refusal("the Response is signed but has no Destination; the IdP must send Destination=" + h.acsURL(t.Slug))
+		return assertion{}, refusal("the Response is signed but has no Destination; the IdP must send Destination=" + sp.AssertionConsumerServiceURL)
 	}
 	as := resp.Assertions[0]
-	if as.Issuer == nil || as.Issuer.Value != conn.IdPEntityID {
-		return assertion{}, refusal("the assertion's Issuer is not the configured IdP entity ID " + conn.IdPEntityID)
+	if as.Issuer == nil || as.Issuer.Value != sp.IdentityProviderIssuer {
+		return assertion{}, refusal("the assertion's Issuer is not the configured IdP entity ID " + sp.IdentityProviderIssuer)
 	}
 	if as.Conditions == nil || len(as.Conditions.AudienceRestrictions) == 0 {
-		return assertion{}, refusal("the assertion has no AudienceRestriction; the IdP must restrict it to " + h.spEntityID(t.Slug))
+		return assertion{}, refusal("the assertion has no AudienceRestriction; the IdP must restrict it to " + sp.AudienceURI)
 	}
 	nb, err1 := time.Parse(time.RFC3339, as.Conditions.NotBefore)
 	noa, err2 := time.Parse(time.RFC3339, as.Conditions.NotOnOrAfter)
@@ -107,7 +117,7 @@ func (h *Handler) validateResponse(t tenancy.Tenant, conn tenancy.SAMLConnection
 		return assertion{}, refusef("the assertion's conditions are malformed: %s", describe(err))
 	}
 	if warn.NotInAudience {
-		return assertion{}, refusal("the assertion's audience is not this service provider; the IdP must use the Entity ID " + h.spEntityID(t.Slug))
+		return assertion{}, refusal("the assertion's audience is not this service provider; the IdP must use the Entity ID " + sp.AudienceURI)
 	}
 	if warn.InvalidTime {
 		if now.Before(nb) {
@@ -137,7 +147,7 @@ func (h *Handler) validateResponse(t tenancy.Tenant, conn tenancy.SAMLConnection
 			vals[at.Name] = at
 		}
 	}
-	emails, givens, families, groups := conn.Attributes.Candidates()
+	emails, givens, families, groups := attrs.Candidates()
 	a := assertion{AssertionID: as.ID, InResponseTo: irt, NameID: strings.TrimSpace(as.Subject.NameID.Value),
 		Email: first(vals, emails), GivenName: first(vals, givens), FamilyName: first(vals, families),
 		NotOnOrAfter: noa}
@@ -204,6 +214,17 @@ func describe(err error) string {
 	var ve saml2.ErrVerification
 	if errors.As(err, &ve) {
 		err = ve.Cause
+	}
+	var iv saml2.ErrInvalidValue
+	if errors.As(err, &iv) {
+		switch {
+		case iv.Reason == saml2.ReasonExpired:
+			return fmt.Sprintf("the assertion has expired (%s %s is past, beyond the allowed clock skew)", iv.Key, iv.Actual)
+		case iv.Key == saml2.IssuerTag:
+			return fmt.Sprintf("the Issuer %q is not the IdP entity ID configured for this organization (%q)", iv.Actual, iv.Expected)
+		case iv.Key == saml2.StatusCodeTag:
+			return fmt.Sprintf("the IdP reported an error status (%s) instead of a successful sign-in", iv.Actual)
+		}
 	}
 	msg := err.Error()
 	switch {

@@ -1,0 +1,351 @@
+package sso_test
+
+import (
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/internal/samltest"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+// The whole journey against a real IdP (crewjam/saml's samlidp): SP metadata is read by
+// the IdP, the browser is redirected there, signs in, the IdP's form posts to the ACS,
+// and the session cookie then authenticates API calls until logout.
+func TestRealIdPSPInitiatedLogin(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		for name, c := range map[string]func(t *testing.T) cache.Cache{"memory": memoryCache, "redis": redisCache} {
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, bdb, c(t))
+				idp := samltest.StartRealIdP(t)
+				e.configure(idp.MetadataXML(t))
+				idp.AddServiceProvider(t, "gatehouse", fetch(t, e.metadataURL()))
+				idp.AddUser(t, "ada", "correct horse", "ada@acme.test", "Ada", "Lovelace")
+				e.addUser("ada@acme.test", true)
+
+				b := idp.Browser(t)
+				resp, err := b.Get(e.loginURL() + "?return_to=" + url.QueryEscape("/projects/42?tab=files"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				final := idp.SignIn(t, b, resp, "ada", "correct horse")
+				body, _ := io.ReadAll(final.Body)
+				final.Body.Close()
+				if final.StatusCode != http.StatusSeeOther || final.Header.Get("Location") != "/projects/42?tab=files" {
+					t.Fatalf("ACS answered %s (Location %q): %s; failures: %v", final.Status, final.Header.Get("Location"), body, e.failures())
+				}
+				if got := e.whoami(b); got != http.StatusOK {
+					t.Fatalf("/auth/session with the session cookie = %d", got)
+				}
+				// Logout needs a same-origin request when authenticated by cookie.
+				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/auth/logout", nil)
+				resp, _ = b.Do(req)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("logout without Origin = %s; want 403 (CSRF)", resp.Status)
+				}
+				req, _ = http.NewRequest(http.MethodPost, e.srv.URL+"/auth/logout", nil)
+				req.Header.Set("Origin", e.srv.URL)
+				resp, _ = b.Do(req)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					t.Fatalf("logout = %s", resp.Status)
+				}
+				if got := e.whoami(b); got != http.StatusUnauthorized {
+					t.Fatalf("/auth/session after logout = %d; want 401", got)
+				}
+			})
+		}
+	})
+}
+
+func TestRealIdPInitiatedLogin(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), memoryCache(t))
+	idp := samltest.StartRealIdP(t)
+	e.configure(idp.MetadataXML(t))
+	idp.AddServiceProvider(t, "gatehouse", fetch(t, e.metadataURL()))
+	idp.AddUser(t, "ada", "pw", "ada@acme.test", "Ada", "Lovelace")
+	idp.AddShortcut(t, "gh", e.entityID(), "/welcome")
+	e.addUser("ada@acme.test", true)
+
+	signIn := func() *http.Response {
+		b := idp.Browser(t)
+		resp, err := b.Get(idp.IdPInitiatedURL("gh"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return idp.SignIn(t, b, resp, "ada", "pw")
+	}
+	resp := signIn()
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("IdP-initiated with the setting off = %s; want 403", resp.Status)
+	}
+	if f := e.failures(); len(f) != 1 || !strings.Contains(f[0], "unsolicited") {
+		t.Fatalf("failures = %v", f)
+	}
+	on := true
+	e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
+	resp = signIn()
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome" {
+		t.Fatalf("IdP-initiated with the setting on = %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+}
+
+func fetch(t *testing.T, u string) []byte {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s %s", u, resp.Status, b)
+	}
+	return b
+}
+
+// crafted sets up a tenant whose IdP is a document-crafting samltest.IdP, with users
+// ada@acme.test and admin@acme.com.
+func crafted(t *testing.T, bdb *bun.DB) (*env, *samltest.IdP) {
+	e := newEnv(t, bdb, memoryCache(t))
+	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
+	e.configure(idp.MetadataXML())
+	e.addUser("ada@acme.test", true)
+	e.addUser("admin@acme.com", true)
+	return e, idp
+}
+
+func (e *env) opts(reqID string) samltest.ResponseOptions {
+	return samltest.ResponseOptions{Destination: e.acs(), Audience: e.entityID(), InResponseTo: reqID,
+		NameID: "ada@acme.test", SignResponse: true, SignAssertion: true}
+}
+
+// One test per rule the ACS enforces beyond gosaml2's defaults, each with a real
+// signed document. Every case has a control: the same setup with the rule satisfied
+// signs in, so a refusal is caused by the rule alone.
+func TestACSRefusals(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e, idp := crafted(t, bdb)
+		other := samltest.NewIdP(t, "https://idp.other.test/entity")
+		now := time.Now()
+		cases := []struct {
+			name   string
+			mut    func(o *samltest.ResponseOptions)
+			ok     bool
+			reason string
+		}{
+			{"control", nil, true, ""},
+			{"control: assertion signed, response not", func(o *samltest.ResponseOptions) { o.SignResponse = false }, true, ""},
+			{"wrong audience", func(o *samltest.ResponseOptions) { o.Audience = "https://someone-else.test/sp" }, false, "audience"},
+			{"no AudienceRestriction", func(o *samltest.ResponseOptions) { o.NoAudienceRestriction = true }, false, "AudienceRestriction"},
+			{"expired", func(o *samltest.ResponseOptions) {
+				o.NotBefore, o.NotOnOrAfter = now.Add(-20*time.Minute), now.Add(-5*time.Minute)
+			}, false, "expired"},
+			{"expired within the skew", func(o *samltest.ResponseOptions) {
+				o.NotBefore, o.NotOnOrAfter = now.Add(-20*time.Minute), now.Add(-1*time.Minute)
+			}, true, ""},
+			{"not yet valid beyond the skew", func(o *samltest.ResponseOptions) {
+				o.NotBefore, o.NotOnOrAfter = now.Add(5*time.Minute), now.Add(20*time.Minute)
+			}, false, "not valid yet"},
+			{"not yet valid within the skew", func(o *samltest.ResponseOptions) {
+				o.NotBefore, o.NotOnOrAfter = now.Add(1*time.Minute), now.Add(20*time.Minute)
+			}, true, ""},
+			{"two assertions", func(o *samltest.ResponseOptions) { o.TwoAssertions = true }, false, "exactly one"},
+			{"signed response without Destination", func(o *samltest.ResponseOptions) { o.OmitDestination = true }, false, "Destination"},
+			{"wrong issuer", func(o *samltest.ResponseOptions) { o.Issuer = "https://idp.evil.test/entity" }, false, "Issuer"},
+			{"another IdP's key", func(o *samltest.ResponseOptions) { o.SignWith = other }, false, "signature"},
+			{"tampered NameID", func(o *samltest.ResponseOptions) {
+				o.Mutate = func(doc *etree.Document) {
+					for _, el := range doc.FindElements("//NameID") {
+						el.SetText("admin@acme.com")
+					}
+				}
+			}, false, "signature"},
+			{"comment-injected NameID", func(o *samltest.ResponseOptions) {
+				o.NameID = "admin@acme.com.evil.com"
+				o.Attributes = map[string][]string{}
+				o.Mutate = func(doc *etree.Document) { samltest.InjectCommentInNameID(doc, len("admin@acme.com")) }
+			}, false, "no account for admin@acme.com.evil.com"},
+			{"error status", func(o *samltest.ResponseOptions) { o.StatusCode = samltest.StatusResponder }, false, "error status"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				b := browser(t)
+				id := e.startLogin(b, "/after")
+				o := e.opts(id)
+				if tc.mut != nil {
+					tc.mut(&o)
+				}
+				before := len(e.failures())
+				resp, body := e.post(b, idp.Response(t, o), "")
+				if tc.ok {
+					if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/after" {
+						t.Fatalf("want sign-in, got %s: %.400s", resp.Status, body)
+					}
+					if e.whoami(b) != http.StatusOK {
+						t.Fatal("signed in but the session does not authenticate")
+					}
+					return
+				}
+				if resp.StatusCode == http.StatusSeeOther {
+					t.Fatalf("signed in; want a refusal naming %q", tc.reason)
+				}
+				if !strings.Contains(body, tc.reason) {
+					t.Errorf("page does not say %q: %.600s", tc.reason, body)
+				}
+				f := e.failures()
+				if len(f) != before+1 || !strings.Contains(f[len(f)-1], tc.reason) {
+					t.Errorf("audit sso.login_failed: %v", f[before:])
+				}
+				if e.whoami(b) != http.StatusUnauthorized {
+					t.Error("a refused sign-in left a session")
+				}
+			})
+		}
+	})
+}
+
+func TestACSBindingAndReplay(t *testing.T) {
+	e, idp := crafted(t, testenv.SQLite(t))
+
+	t.Run("InResponseTo from another browser", func(t *testing.T) {
+		a, b := browser(t), browser(t)
+		id := e.startLogin(a, "/")
+		e.startLogin(b, "/") // b has its own binding cookie
+		resp, body := e.post(b, idp.Response(t, e.opts(id)), "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "another browser") {
+			t.Fatalf("%s: %.400s", resp.Status, body)
+		}
+	})
+	t.Run("InResponseTo nobody asked for", func(t *testing.T) {
+		b := browser(t)
+		e.startLogin(b, "/")
+		resp, body := e.post(b, idp.Response(t, e.opts("_made-up-request-id")), "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "InResponseTo") {
+			t.Fatalf("%s: %.400s", resp.Status, body)
+		}
+	})
+	t.Run("unsolicited when IdP-initiated is off", func(t *testing.T) {
+		resp, body := e.post(browser(t), idp.Response(t, e.opts("")), "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "unsolicited") {
+			t.Fatalf("%s: %.400s", resp.Status, body)
+		}
+	})
+	t.Run("the same response twice", func(t *testing.T) {
+		b := browser(t)
+		doc := idp.Response(t, e.opts(e.startLogin(b, "/")))
+		if resp, body := e.post(b, doc, ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("first post: %s %.300s", resp.Status, body)
+		}
+		if resp, _ := e.post(b, doc, ""); resp.StatusCode == http.StatusSeeOther {
+			t.Fatal("second post of the same response signed in again")
+		}
+	})
+	t.Run("20 parallel posts of one unsolicited response", func(t *testing.T) {
+		on := true
+		e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
+		defer func() { off := false; e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &off}) }()
+		doc := idp.Response(t, e.opts(""))
+		var wins, replays atomic.Int32
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, body := e.post(browser(t), doc, "/x")
+				switch {
+				case resp.StatusCode == http.StatusSeeOther:
+					wins.Add(1)
+				case strings.Contains(body, "already used"):
+					replays.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 || replays.Load() != 19 {
+			t.Fatalf("%d sign-ins and %d replay refusals; want 1 and 19", wins.Load(), replays.Load())
+		}
+	})
+	t.Run("RelayState cannot redirect off-site", func(t *testing.T) {
+		on := true
+		e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
+		defer func() { off := false; e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &off}) }()
+		for _, rs := range []string{"https://evil.test/", "//evil.test/x", "/\\evil.test", "javascript:alert(1)"} {
+			resp, _ := e.post(browser(t), idp.Response(t, e.opts("")), rs)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+				t.Errorf("RelayState %q: %s to %q; want a redirect to /", rs, resp.Status, resp.Header.Get("Location"))
+			}
+		}
+		b := browser(t)
+		resp, err := b.Get(e.loginURL() + "?return_to=" + url.QueryEscape("https://evil.test/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	})
+}
+
+func TestACSHostileInput(t *testing.T) {
+	e, idp := crafted(t, testenv.SQLite(t))
+	b := browser(t)
+	t.Run("DOCTYPE", func(t *testing.T) {
+		id := e.startLogin(b, "/")
+		raw := samltest.WithDoctype(idp.ResponseXML(t, e.opts(id)))
+		resp, body := e.post(b, base64.StdEncoding.EncodeToString(raw), "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "DOCTYPE") {
+			t.Fatalf("%s: %.300s", resp.Status, body)
+		}
+	})
+	t.Run("oversized body", func(t *testing.T) {
+		big := strings.Repeat("A", 300<<10)
+		resp, body := e.post(b, big, "")
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "GATEHOUSE_SAML_MAX_BODY_BYTES") {
+			t.Fatalf("%s: %.300s", resp.Status, body)
+		}
+	})
+	t.Run("not base64", func(t *testing.T) {
+		resp, _ := e.post(b, "%%%not base64%%%", "")
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s", resp.Status)
+		}
+	})
+	t.Run("deactivated user", func(t *testing.T) {
+		e.addUser("gone@acme.test", false)
+		o := e.opts(e.startLogin(b, "/"))
+		o.NameID = "gone@acme.test"
+		resp, body := e.post(b, idp.Response(t, o), "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "deactivated") {
+			t.Fatalf("%s: %.300s", resp.Status, body)
+		}
+	})
+}
+
+// A tenant's IdP can sign in only that tenant's users, even when another tenant has a
+// user with the very same name.
+func TestTenantIsolation(t *testing.T) {
+	bdb := testenv.SQLite(t)
+	e, idp := crafted(t, bdb)
+	other := newEnv(t, bdb, e.cache)
+	other.addUser("only-elsewhere@acme.test", true)
+	b := browser(t)
+	o := e.opts(e.startLogin(b, "/"))
+	o.NameID = "only-elsewhere@acme.test"
+	resp, body := e.post(b, idp.Response(t, o), "")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "no account") {
+		t.Fatalf("%s: %.300s", resp.Status, body)
+	}
+}
