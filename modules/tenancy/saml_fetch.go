@@ -174,9 +174,13 @@ func (f *metadataFetcher) fetch(ctx context.Context, rawURL string) ([]byte, err
 	if err != nil {
 		var r *fetchRefusal
 		var ne net.Error
+		var dnsErr *net.DNSError
 		switch {
 		case errors.As(err, &r):
 			return nil, refused(r.msg)
+		case errors.As(err, &dnsErr) && !dnsErr.IsTimeout:
+			// Not the resolver's own message: it names the server's internal DNS server.
+			return nil, refused(fmt.Sprintf("the host name %q was not found in DNS", dnsErr.Name))
 		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
 			return nil, refused(fmt.Sprintf("it did not answer within %s", metadataFetchTimeout))
 		default:
