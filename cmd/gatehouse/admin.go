@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,7 +35,91 @@ func openStore(ctx context.Context, cfg config.Config) (*bun.DB, *tenancy.Servic
 		}
 	}
 	clk := clock.System{}
-	return bdb, tenancy.New(bdb, clk, audit.New(clk), net.DefaultResolver), nil
+	svc := tenancy.New(bdb, clk, audit.New(clk), net.DefaultResolver)
+	svc.AllowPrivateMetadataURLs(cfg.SAMLMetadataAllowPrivate)
+	return bdb, svc, nil
+}
+
+// optBool is a true/false flag that knows whether it was given, so an update changes
+// only what the operator asked for. "--jit" alone means true.
+type optBool struct {
+	set, v bool
+}
+
+func (b *optBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.v)
+}
+
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	b.v, b.set = v, true
+	return nil
+}
+
+func (b *optBool) IsBoolFlag() bool { return true }
+
+// value returns nil when the flag was not given.
+func (b *optBool) value() *bool {
+	if !b.set {
+		return nil
+	}
+	v := b.v
+	return &v
+}
+
+// optDuration is a duration flag that knows whether it was given.
+type optDuration struct {
+	set bool
+	v   time.Duration
+}
+
+func (d *optDuration) String() string {
+	if d == nil || !d.set {
+		return ""
+	}
+	return d.v.String()
+}
+
+func (d *optDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New(`must be a duration such as "30m", "8h" or "720h"`)
+	}
+	d.v, d.set = v, true
+	return nil
+}
+
+func (d *optDuration) value() *time.Duration {
+	if !d.set {
+		return nil
+	}
+	v := d.v
+	return &v
+}
+
+// shortDuration prints 8h rather than 8h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // subcommand splits "tenant create …" into the action and the rest.
@@ -74,6 +160,10 @@ func printTenant(e env, t tenancy.Tenant, cfg config.Config) {
 	fmt.Fprintf(tw, "name\t%s\n", t.Name)
 	fmt.Fprintf(tw, "provisioning mode\t%s\n", t.ProvisioningMode)
 	fmt.Fprintf(tw, "features\t%s\n", featureList(t.Features))
+	fmt.Fprintf(tw, "JIT provisioning\t%s\n", onOff(t.JITProvisioning))
+	fmt.Fprintf(tw, "IdP-initiated SSO\t%s\n", onOff(t.IdPInitiatedSSO))
+	fmt.Fprintf(tw, "session idle\t%s\n", shortDuration(t.SessionIdleTimeout))
+	fmt.Fprintf(tw, "session lifetime\t%s\n", shortDuration(t.SessionMaxLifetime))
 	fmt.Fprintf(tw, "SCIM base URL\t%s\n", cfg.URL("/scim/v2"))
 	fmt.Fprintf(tw, "created\t%s\n", t.CreatedAt.Format(time.RFC3339))
 	tw.Flush()
@@ -97,12 +187,21 @@ func cmdTenant(ctx context.Context, e env) error {
 	}
 	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
 	var slug, name, mode, features *string
+	var jit, idpInitiated optBool
+	var idle, lifetime optDuration
 	switch action {
 	case "create", "update":
 		slug = fs.String("slug", "", "tenant slug: lower-case letters, digits, hyphens (e.g. acme)")
 		name = fs.String("name", "", "display name (e.g. \"Acme Inc\")")
 		mode = fs.String("provisioning-mode", "", "scim (the IdP manages people) or manual")
 		features = fs.String("features", "", "comma-separated plan features, e.g. user_groups ('none' to clear, on update)")
+		if action == "update" {
+			fs.StringVar(slug, "tenant", "", "tenant slug (same as --slug)")
+			fs.Var(&jit, "jit", "true: create unknown users at SAML sign-in when their email domain is verified for the tenant")
+			fs.Var(&idpInitiated, "idp-initiated-sso", "true: accept sign-ins started at the IdP (unsolicited SAML responses)")
+			fs.Var(&idle, "session-idle", "end sessions unused for this long, 5m to 720h (default 8h)")
+			fs.Var(&lifetime, "session-max", "end sessions this long after sign-in, 5m to 2160h (default 24h)")
+		}
 	case "show":
 		slug = fs.String("slug", "", "tenant slug")
 	case "list":
@@ -150,6 +249,8 @@ func cmdTenant(ctx context.Context, e env) error {
 			f := parseFeatures(*features)
 			p.Features = &f
 		}
+		p.JITProvisioning, p.IdPInitiatedSSO = jit.value(), idpInitiated.value()
+		p.SessionIdleTimeout, p.SessionMaxLifetime = idle.value(), lifetime.value()
 		if t, err = svc.UpdateSettings(ctx, t.ID, p); err != nil {
 			return err
 		}

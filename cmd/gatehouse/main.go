@@ -50,6 +50,7 @@ var commands = map[string]command{
 	"tenant":     {"manage tenants: create | list | show | update", cmdTenant},
 	"domain":     {"manage a tenant's email domains: add | verify | list", cmdDomain},
 	"scim-token": {"manage a tenant's SCIM bearer tokens: issue | list | revoke", cmdSCIMToken},
+	"saml":       {"configure or show a tenant's SAML IdP connection: configure | show", cmdSAML},
 	"session":    {"list or revoke a user's sessions: list | revoke", cmdSession},
 	"keys":       {"show and rotate signing keys (session JWT, SAML SP): list | add | activate | retire", cmdKeys},
 }
