@@ -43,6 +43,7 @@ type env struct {
 	tenancy  *tenancy.Service
 	identity *identity.Service
 	sessions *identity.Sessions
+	keys     *keys.Store
 	tenant   tenancy.Tenant
 }
 
@@ -62,7 +63,7 @@ func newEnv(t *testing.T, bdb *bun.DB, c cache.Cache) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e := &env{t: t, db: bdb, cache: c, srv: srv,
+	e := &env{t: t, db: bdb, cache: c, srv: srv, keys: ks,
 		tenancy:  tenancy.New(bdb, clk, al, net.DefaultResolver),
 		identity: identity.New(bdb, clk, al)}
 	e.sessions = identity.NewSessions(bdb, clk, al, c, ks, identity.SessionsConfig{Issuer: srv.URL}, log)
