@@ -16,7 +16,7 @@ import (
 const module = "github.com/gatehouse-dev/gatehouse"
 
 // transports translate protocols to module calls; domain modules must not know them.
-var transports = map[string]bool{"scim": true, "graph": true}
+var transports = map[string]bool{"scim": true, "sso": true, "graph": true}
 
 type edge struct{ from, file, to string }
 
