@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/keys"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
 // cmdSession lists and revokes a user's sessions. Revocation deletes the rows and
@@ -125,7 +126,7 @@ func cmdKeys(ctx context.Context, e env) error {
 			for _, k := range list {
 				thumb := "-"
 				if k.Certificate != nil {
-					thumb = keys.Thumbprint(k.Certificate)
+					thumb = tenancy.CertificateFingerprint(k.Certificate)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Purpose, k.Algorithm, k.Status, k.CreatedAt.Format(time.RFC3339), thumb)
 			}

@@ -16,7 +16,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -471,14 +470,4 @@ func (s *Store) decode(r row, withPrivate bool) (Key, error) {
 		k.Signer = signer
 	}
 	return k, nil
-}
-
-// Thumbprint is the SHA-256 of a certificate, as admins see it in IdP consoles.
-func Thumbprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
 }

@@ -354,7 +354,7 @@ func (h *Handler) discover(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, err)
 		return
 	}
-	target := "/saml/" + t.Slug + "/login"
+	target := tenancy.SAMLPaths(t.Slug).Login
 	if rt := r.URL.Query().Get("return_to"); rt != "" {
 		target += "?return_to=" + urlQueryEscape(safeReturnTo(rt))
 	}

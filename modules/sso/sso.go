@@ -93,9 +93,9 @@ func (h *Handler) url(path string) string { return h.cfg.PublicURL.String() + pa
 
 // The SP's URLs for a tenant. The entity ID is the metadata URL, which is what Entra's
 // "Identifier (Entity ID)" and Okta's "Audience URI" are set to.
-func (h *Handler) spEntityID(slug string) string { return h.url("/saml/" + slug) }
-func (h *Handler) acsURL(slug string) string     { return h.url("/saml/" + slug + "/acs") }
-func (h *Handler) sloURL(slug string) string     { return h.url("/saml/" + slug + "/slo") }
+func (h *Handler) spEntityID(slug string) string { return h.url(tenancy.SAMLPaths(slug).EntityID) }
+func (h *Handler) acsURL(slug string) string     { return h.url(tenancy.SAMLPaths(slug).ACS) }
+func (h *Handler) sloURL(slug string) string     { return h.url(tenancy.SAMLPaths(slug).SLO) }
 
 // safeReturnTo accepts only a relative path on this host, so a login link can never be
 // turned into an open redirect. Anything else becomes "/".

@@ -149,12 +149,13 @@ type SAMLServicePaths struct {
 	ACS      string // Assertion Consumer Service ("Reply URL" in Entra ID): /saml/{slug}/acs
 	Metadata string // SP metadata: /saml/{slug}/metadata
 	Login    string // SP-initiated sign-in: /saml/{slug}/login
+	SLO      string // Single Logout (HTTP-POST): /saml/{slug}/slo
 }
 
 // SAMLPaths returns the SAML service provider paths of the tenant with this slug.
 func SAMLPaths(slug string) SAMLServicePaths {
 	base := "/saml/" + slug
-	return SAMLServicePaths{EntityID: base, ACS: base + "/acs", Metadata: base + "/metadata", Login: base + "/login"}
+	return SAMLServicePaths{EntityID: base, ACS: base + "/acs", Metadata: base + "/metadata", Login: base + "/login", SLO: base + "/slo"}
 }
 
 // samlConnectionRow is a SAMLConnection as stored.
