@@ -65,7 +65,7 @@ func (s *syncBuffer) String() string {
 // listenRE finds the bound address in a text or JSON log.
 var listenRE = regexp.MustCompile(`"?msg"?[=:]"gatehouse is listening",? ?"?addr"?[=:]"?([0-9.:]+)`)
 
-// startServer runs `gatehouse serve` in-process on a free port and returns its base URL,
+// startServer runs `gatehouse serve` in-process on a free port (or GATEHOUSE_LISTEN) and returns its base URL,
 // its log, and a function that stops it (SIGTERM's path: context cancellation) and
 // returns serve's error.
 func startServer(t *testing.T, getenv func(string) string) (string, *syncBuffer, func() error) {
@@ -73,8 +73,12 @@ func startServer(t *testing.T, getenv func(string) string) (string, *syncBuffer,
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
+	args := []string{"serve", "--listen", "127.0.0.1:0"}
+	if getenv("GATEHOUSE_LISTEN") != "" {
+		args = args[:1] // the test chose the port (its public URL names it)
+	}
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, getenv, io.Discard, logs)
+		done <- run(ctx, args, getenv, io.Discard, logs)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -136,7 +140,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatalf("serve returned %v", err)
 	}
 	log := logs.String()
-	for _, want := range []string{"database=sqlite cache=memory", "gatehouse tenant create", "scim_base_url=http://127.0.0.1:", "/scim/v2", "graphql=http://127.0.0.1:", "shutting down: draining requests", "http server stopped", "database closed"} {
+	for _, want := range []string{"database=sqlite cache=memory", "gatehouse tenant create", "scim_base_url=http://127.0.0.1:", "/scim/v2", "graphql=http://127.0.0.1:", "shutting down: draining requests", "http server stopped", "database closed", "set GATEHOUSE_SECRET_KEY"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
