@@ -61,7 +61,8 @@ type server struct {
 	access   *access.Service
 }
 
-func openCache(ctx context.Context, cfg config.Config) (cache.Cache, error) {
+func openCache(ctx context.Context, cfg config.Config, log *slog.Logger) (cache.Cache, error) {
+	cache.LogTo(log)
 	if cfg.RedisURL == "" {
 		return cache.NewMemory(), nil
 	}
@@ -87,7 +88,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Info("applied migration", "name", n)
 		}
 	}
-	c, err := openCache(ctx, cfg)
+	c, err := openCache(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,8 @@ func cmdSession(ctx context.Context, e env) error {
 			return fmt.Errorf("no user %q in tenant %s", *who, t.Slug)
 		}
 	}
-	c, err := openCache(ctx, cfg)
+	log := newLogger(cfg, e.stderr)
+	c, err := openCache(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func cmdSession(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	sessions := identity.NewSessions(bdb, clk, al, c, ks, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}, newLogger(cfg, e.stderr))
+	sessions := identity.NewSessions(bdb, clk, al, c, ks, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}, log)
 	switch action {
 	case "list":
 		ss, err := sessions.ListForUser(ctx, t.ID, u.ID)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -135,3 +136,15 @@ func (r *Redis) Del(ctx context.Context, keys ...string) error {
 func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err() }
 func (r *Redis) Kind() string                   { return "redis" }
 func (r *Redis) Close() error                   { return r.client.Close() }
+
+// slogPrinter routes go-redis's own messages (dial failures, pool trouble) into the
+// server's structured log instead of a bare line on stderr.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	p.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+// LogTo sends go-redis's internal messages to log. It is process-wide (go-redis keeps
+// one logger), so only the composition root calls it.
+func LogTo(log *slog.Logger) { redis.SetLogger(slogPrinter{log: log}) }
