@@ -154,7 +154,8 @@ func (s *Store) Active(ctx context.Context, p Purpose) (Key, error) {
 	k, err := s.create(ctx, p, StatusActive)
 	if db.IsUniqueViolation(err) {
 		// Another replica created it first; use theirs.
-		ks, err := s.keys(ctx, p, true)
+		s.forget(p)
+		ks, err := s.keys(ctx, p, false)
 		if err != nil {
 			return Key{}, err
 		}
