@@ -99,7 +99,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	clk := clock.System{}
 	auditLog := audit.New(clk)
-	ids := identity.New(bdb, clk, auditLog)
 	keyStore, err := keys.New(bdb, clk, cfg.SecretKey)
 	if err != nil {
 		return err
@@ -117,9 +116,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.PublicURLDerived {
 		cfg.PublicURL.Host = ln.Addr().String()
 	}
+	ids := identity.New(bdb, clk, auditLog, c, log)
 	s := &server{cfg: cfg, log: log, db: bdb, cache: c, clock: clk, audit: auditLog, tenancy: ten, identity: ids, keys: keyStore,
-		sessions: identity.NewSessions(bdb, clk, auditLog, c, keyStore, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}, log),
+		sessions: ids.Sessions(keyStore, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}),
 		access:   access.New(bdb, clk, auditLog, ids)}
+	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatching()
+	ids.WatchEndedSessions(watchCtx)
 	// Create the signing keys now rather than on the first sign-in, so a sealing
 	// misconfiguration stops the server at start instead of failing a user later.
 	for _, p := range keys.Purposes {

@@ -44,26 +44,25 @@ func cmdSession(ctx context.Context, e env) error {
 	if *who == "" {
 		return fmt.Errorf("--user is required")
 	}
-	clk := clock.System{}
-	al := audit.New(clk)
-	ids := identity.New(bdb, clk, al)
-	u, err := ids.FindForSignIn(ctx, t.ID, *who, *who)
-	if err != nil {
-		if u, err = ids.GetUser(ctx, t.ID, *who); err != nil {
-			return fmt.Errorf("no user %q in tenant %s", *who, t.Slug)
-		}
-	}
 	log := newLogger(cfg, e.stderr)
 	c, err := openCache(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	clk := clock.System{}
+	ids := identity.New(bdb, clk, audit.New(clk), c, log)
+	u, err := ids.FindForSignIn(ctx, t.ID, *who, *who)
+	if err != nil {
+		if u, err = ids.GetUser(ctx, t.ID, *who); err != nil {
+			return fmt.Errorf("no user %q in tenant %s", *who, t.Slug)
+		}
+	}
 	ks, err := keys.New(bdb, clk, cfg.SecretKey)
 	if err != nil {
 		return err
 	}
-	sessions := identity.NewSessions(bdb, clk, al, c, ks, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}, log)
+	sessions := ids.Sessions(ks, identity.SessionsConfig{Issuer: cfg.PublicURL.String()})
 	switch action {
 	case "list":
 		ss, err := sessions.ListForUser(ctx, t.ID, u.ID)
@@ -84,7 +83,7 @@ func cmdSession(ctx context.Context, e env) error {
 		}
 		fmt.Fprintf(e.stdout, "revoked %d session(s) of %s\n", n, u.UserName)
 		if c.Kind() == "memory" && n > 0 {
-			fmt.Fprintln(e.stdout, "note: with the embedded cache a running server refuses them within a minute; with Redis at once")
+			fmt.Fprintln(e.stdout, "note: with the embedded cache a running server refuses them within a second (it reads ended sessions from the database); with Redis at once")
 		}
 		return nil
 	}

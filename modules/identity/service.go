@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sort"
 
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
@@ -24,12 +26,19 @@ type Service struct {
 	db    bun.IDB
 	clock clock.Clock
 	audit *audit.Log
+	ended *ended
 }
 
-// New returns the identity service.
-func New(idb bun.IDB, clk clock.Clock, log *audit.Log) *Service {
-	return &Service{db: idb, clock: clk, audit: log}
+// New returns the identity service. c holds the session cache entries that ending a
+// session (deprovisioning included) purges.
+func New(idb bun.IDB, clk clock.Clock, auditLog *audit.Log, c cache.Cache, log *slog.Logger) *Service {
+	return &Service{db: idb, clock: clk, audit: auditLog, ended: newEnded(idb, clk, c, log)}
 }
+
+// WatchEndedSessions keeps this process's view of sessions ended anywhere up to date
+// until ctx ends (see ended.go). A server calls it once at start; without it, session
+// checks never trust the cache and always ask the database.
+func (s *Service) WatchEndedSessions(ctx context.Context) { s.ended.watch(ctx) }
 
 // WithTx returns a copy of the service whose calls run inside tx, so a use case that
 // spans modules commits or rolls back as one.
@@ -139,8 +148,14 @@ func loadValues(ctx context.Context, idb bun.IDB, users []*User) error {
 // and stores the result with a new version. If ifVersion is not 0 and differs from the
 // stored version the update is refused (precondition failed). Deactivation and
 // reactivation are audited as such.
+//
+// Deactivation ends every session of the user in the same transaction (rows deleted,
+// tombstones written, the count recorded in the audit event) and purges their cache
+// entries before UpdateUser returns, so the caller answers only once the person is
+// signed out everywhere. Reactivation brings no session back.
 func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion int64, change func(u *User) error) (User, error) {
 	var out User
+	var gone []Session
 	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		old, err := getUser(ctx, tx, tenantID, id, true)
 		if err != nil {
@@ -187,6 +202,10 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 		switch {
 		case old.Active && !u.Active:
 			action = "user.deactivated"
+			if gone, err = endTx(ctx, tx, u.UpdatedAt, "s.user_id = ?", u.ID); err != nil {
+				return err
+			}
+			changes["sessionsRevoked"] = audit.Change{After: len(gone)}
 		case !old.Active && u.Active:
 			action = "user.reactivated"
 		}
@@ -194,12 +213,18 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: action,
 			Target: userTarget(&u), Changes: changes})
 	})
-	return out, err
+	if err != nil {
+		return User{}, err
+	}
+	s.ended.purge(ctx, gone)
+	return out, nil
 }
 
-// DeleteUser removes a user and, through the schema's cascades, their memberships.
+// DeleteUser removes a user and, through the schema's cascades, their memberships. Their
+// sessions end as on deactivation, before DeleteUser returns.
 func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion int64) error {
-	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+	var gone []Session
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		u, err := getUser(ctx, tx, tenantID, id, true)
 		if err != nil {
 			return err
@@ -207,11 +232,21 @@ func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion
 		if ifVersion != 0 && ifVersion != u.Version {
 			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, u.Version, ifVersion)
 		}
+		// Ended explicitly, not by the cascade, so they leave tombstones.
+		if gone, err = endTx(ctx, tx, s.clock.Now(), "s.user_id = ?", u.ID); err != nil {
+			return err
+		}
 		if _, err := tx.NewDelete().Model(&u).WherePK().Exec(ctx); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "user.deleted", Target: userTarget(&u)})
+		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "user.deleted", Target: userTarget(&u),
+			Changes: map[string]audit.Change{"sessionsRevoked": {After: len(gone)}}})
 	})
+	if err != nil {
+		return err
+	}
+	s.ended.purge(ctx, gone)
+	return nil
 }
 
 // Query selects users of a tenant.

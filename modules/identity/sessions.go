@@ -81,18 +81,19 @@ type Sessions struct {
 	db    bun.IDB
 	clock clock.Clock
 	audit *audit.Log
-	cache cache.Cache
+	ended *ended
 	keys  *keys.Store
 	cfg   SessionsConfig
 	log   *slog.Logger
 }
 
-// NewSessions returns the session layer.
-func NewSessions(idb bun.IDB, clk clock.Clock, auditLog *audit.Log, c cache.Cache, k *keys.Store, cfg SessionsConfig, log *slog.Logger) *Sessions {
+// Sessions returns the session layer over this service's database, cache and view of
+// ended sessions.
+func (s *Service) Sessions(k *keys.Store, cfg SessionsConfig) *Sessions {
 	if cfg.Audience == "" {
 		cfg.Audience = DefaultAudience
 	}
-	return &Sessions{db: idb, clock: clk, audit: auditLog, cache: c, keys: k, cfg: cfg, log: log}
+	return &Sessions{db: s.db, clock: s.clock, audit: s.audit, ended: s.ended, keys: k, cfg: cfg, log: s.ended.log}
 }
 
 // DefaultAudience is the aud of session tokens.
@@ -225,7 +226,9 @@ func (s *Sessions) alive(ctx context.Context, sessionID, userID string) (Session
 	now := s.clock.Now()
 	var sess Session
 	fromCache := false
-	if b, err := s.cache.Get(ctx, sessionKey(userID, sessionID)); err == nil {
+	if !s.ended.trusted(sessionID) {
+		// Ended here or elsewhere, or this process's view is stale: the database decides.
+	} else if b, err := s.ended.cache.Get(ctx, sessionKey(userID, sessionID)); err == nil {
 		var e cached
 		if json.Unmarshal(b, &e) == nil && e.UserID == userID {
 			sess = Session{ID: sessionID, TenantID: e.TenantID, UserID: e.UserID, ExpiresAt: e.ExpiresAt,
@@ -245,7 +248,7 @@ func (s *Sessions) alive(ctx context.Context, sessionID, userID string) (Session
 		}
 	}
 	if !sess.aliveAt(now) {
-		s.forgetKeys(ctx, sessionKey(userID, sessionID))
+		_ = s.ended.cache.Del(ctx, sessionKey(userID, sessionID))
 		return Session{}, errSessionEnded
 	}
 	if now.Sub(sess.LastSeenAt) >= touchEvery {
@@ -255,7 +258,7 @@ func (s *Sessions) alive(ctx context.Context, sessionID, userID string) (Session
 			return Session{}, apperr.Unavailable(err, "cannot check the session right now; retry")
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			s.forgetKeys(ctx, sessionKey(userID, sessionID))
+			_ = s.ended.cache.Del(ctx, sessionKey(userID, sessionID))
 			return Session{}, errSessionEnded
 		}
 		sess.LastSeenAt = now
@@ -274,16 +277,9 @@ func (s *Sessions) remember(ctx context.Context, sess Session) {
 	}
 	b, _ := json.Marshal(cached{TenantID: sess.TenantID, UserID: sess.UserID, ExpiresAt: sess.ExpiresAt,
 		LastSeenAt: sess.LastSeenAt, IdleSeconds: sess.IdleSeconds})
-	if err := s.cache.Set(ctx, sessionKey(sess.UserID, sess.ID), b, ttl); err != nil {
+	if err := s.ended.cache.Set(ctx, sessionKey(sess.UserID, sess.ID), b, ttl); err != nil {
 		s.log.WarnContext(ctx, "session cache unavailable; sessions are checked in the database", "err", err)
 	}
-}
-
-func (s *Sessions) forgetKeys(ctx context.Context, ks ...string) error {
-	if len(ks) == 0 {
-		return nil
-	}
-	return s.cache.Del(ctx, ks...)
 }
 
 // End ends one session of the tenant (logout). Ending an absent session is not an error.
@@ -306,23 +302,14 @@ func (s *Sessions) EndSAMLSessions(ctx context.Context, tenantID, userID, sessio
 	return s.endWhere(ctx, tenantID, "saml_logout", "s.tenant_id = ? AND s.user_id = ? AND s.saml_session_index = ?", tenantID, userID, sessionIndex)
 }
 
-// endWhere deletes the matching sessions and their audit event in one transaction, then
-// purges their cache entries. Only after the purge does it return, so the caller can
-// promise the sessions are gone everywhere.
+// endWhere ends the matching sessions: rows, tombstones and one audit event each in a
+// transaction, then the cache purge. Only after the purge does it return, so the caller
+// can promise the sessions are gone everywhere.
 func (s *Sessions) endWhere(ctx context.Context, tenantID, reason, where string, args ...any) (int, error) {
 	var gone []Session
 	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		if err := tx.NewSelect().Model(&gone).Column("id", "user_id").Where(where, args...).Scan(ctx); err != nil {
-			return err
-		}
-		if len(gone) == 0 {
-			return nil
-		}
-		idList := make([]string, len(gone))
-		for i, g := range gone {
-			idList[i] = g.ID
-		}
-		if _, err := tx.NewDelete().Model((*Session)(nil)).Where("id IN (?)", bun.In(idList)).Exec(ctx); err != nil {
+		var err error
+		if gone, err = endTx(ctx, tx, s.clock.Now(), where, args...); err != nil {
 			return err
 		}
 		for _, g := range gone {
@@ -338,20 +325,8 @@ func (s *Sessions) endWhere(ctx context.Context, tenantID, reason, where string,
 	if err != nil {
 		return 0, err
 	}
-	return len(gone), s.purge(ctx, gone)
-}
-
-// purge removes the cache entries of sessions whose rows are gone. A failure is
-// returned: the caller must not claim the sessions are revoked everywhere.
-func (s *Sessions) purge(ctx context.Context, gone []Session) error {
-	ks := make([]string, len(gone))
-	for i, g := range gone {
-		ks[i] = sessionKey(g.UserID, g.ID)
-	}
-	if err := s.forgetKeys(ctx, ks...); err != nil {
-		return apperr.Unavailable(err, "the sessions were deleted but the session cache could not be purged")
-	}
-	return nil
+	s.ended.purge(ctx, gone)
+	return len(gone), nil
 }
 
 // ListForUser returns a user's live sessions, newest first.

@@ -51,7 +51,11 @@ func setup(t *testing.T, bdb *bun.DB, c cache.Cache) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := identity.New(bdb, clk, al).CreateUser(ctx, ten.ID, identity.User{UserName: "ada@acme.test", Active: true})
+	ids := identity.New(bdb, clk, al, c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	watch, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	ids.WatchEndedSessions(watch)
+	u, err := ids.CreateUser(ctx, ten.ID, identity.User{UserName: "ada@acme.test", Active: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +63,7 @@ func setup(t *testing.T, bdb *bun.DB, c cache.Cache) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := identity.NewSessions(bdb, clk, al, c, ks, identity.SessionsConfig{Issuer: issuer}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := ids.Sessions(ks, identity.SessionsConfig{Issuer: issuer})
 	return &fixture{clk: clk, db: bdb, keys: ks, cache: c, sessions: s, tenantID: ten.ID, user: u}
 }
 

@@ -18,6 +18,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/keys"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/scim"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -27,14 +29,17 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // env is a SCIM server over real HTTP on one database, with one tenant and its token.
 type env struct {
-	t       *testing.T
-	db      *bun.DB
-	srv     *httptest.Server
-	base    string
-	token   string
-	tenant  tenancy.Tenant
-	tenancy *tenancy.Service
-	audit   *audit.Log
+	t        *testing.T
+	db       *bun.DB
+	srv      *httptest.Server
+	base     string
+	token    string
+	tenant   tenancy.Tenant
+	tenancy  *tenancy.Service
+	audit    *audit.Log
+	cache    cache.Cache
+	identity *identity.Service
+	sessions *identity.Sessions
 }
 
 // testWriter sends the server's log to the test's log, shown when a test fails.
@@ -51,21 +56,38 @@ func (noDNS) LookupTXT(context.Context, string) ([]string, error) { return nil, 
 
 func newEnv(t *testing.T, bdb *bun.DB) *env {
 	t.Helper()
+	c := cache.NewMemory()
+	t.Cleanup(func() { c.Close() })
+	return newEnvWithCache(t, bdb, c)
+}
+
+// newEnvWithCache is newEnv on a given session cache, with the session layer running as
+// in the server (watching ended sessions), for the deprovisioning tests.
+func newEnvWithCache(t *testing.T, bdb *bun.DB, c cache.Cache) *env {
+	t.Helper()
 	clk := clock.System{}
 	log := audit.New(clk)
+	slogger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	ten := tenancy.New(bdb, clk, log, noDNS{})
-	ids := identity.New(bdb, clk, log)
+	ids := identity.New(bdb, clk, log, c, slogger)
+	watch, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	ids.WatchEndedSessions(watch)
+	ks, err := keys.New(bdb, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	acc := access.New(bdb, clk, log, ids)
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	h, err := scim.New(scim.Config{BaseURL: srv.URL + "/scim/v2", MaxBodyBytes: 64 << 10},
-		slog.New(slog.NewTextHandler(testWriter{t}, nil)), ten, ids, acc)
+	h, err := scim.New(scim.Config{BaseURL: srv.URL + "/scim/v2", MaxBodyBytes: 64 << 10}, slogger, ten, ids, acc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux.Handle("/scim/v2/", http.StripPrefix("/scim/v2", h))
-	e := &env{t: t, db: bdb, srv: srv, base: srv.URL + "/scim/v2", tenancy: ten, audit: log}
+	e := &env{t: t, db: bdb, srv: srv, base: srv.URL + "/scim/v2", tenancy: ten, audit: log, cache: c,
+		identity: ids, sessions: ids.Sessions(ks, identity.SessionsConfig{Issuer: srv.URL})}
 	e.tenant, e.token = e.newTenant("acme", tenancy.FeatureUserGroups)
 	return e
 }

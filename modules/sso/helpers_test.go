@@ -65,8 +65,11 @@ func newEnv(t *testing.T, bdb *bun.DB, c cache.Cache) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := &env{t: t, db: bdb, cache: c, srv: srv, keys: ks,
 		tenancy:  tenancy.New(bdb, clk, al, net.DefaultResolver),
-		identity: identity.New(bdb, clk, al)}
-	e.sessions = identity.NewSessions(bdb, clk, al, c, ks, identity.SessionsConfig{Issuer: srv.URL}, log)
+		identity: identity.New(bdb, clk, al, c, log)}
+	watch, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	e.identity.WatchEndedSessions(watch)
+	e.sessions = e.identity.Sessions(ks, identity.SessionsConfig{Issuer: srv.URL})
 	h := sso.New(sso.Config{PublicURL: pub, ClockSkew: 3 * time.Minute, MaxBodyBytes: 256 << 10}, log,
 		sso.Deps{DB: bdb, Clock: clk, Cache: c, Audit: al, Tenancy: e.tenancy, Identity: e.identity, Sessions: e.sessions, Keys: ks})
 	srv.Config.Handler = httpmw.Wrap(log, h)
