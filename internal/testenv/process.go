@@ -38,8 +38,10 @@ func WaitForPort(t testing.TB, addr string, within time.Duration) {
 // restart or break Redis.
 type RedisServer struct {
 	Port int
-	Dir  string
+	Dir  string // its working directory: a SAVE writes dump.rdb here, a start loads it
 	cmd  *exec.Cmd
+	bin  string
+	args []string
 }
 
 // URL returns the server's redis:// URL.
@@ -52,16 +54,24 @@ func StartRedis(t testing.TB, extraArgs ...string) *RedisServer {
 	if err != nil {
 		missing(t, "Redis", fmt.Errorf("redis-server is not installed: %w", err))
 	}
-	r := &RedisServer{Port: FreePort(t), Dir: t.TempDir()}
-	r.start(t, bin, extraArgs)
+	r := &RedisServer{Port: FreePort(t), Dir: t.TempDir(), bin: bin}
+	r.args = append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--dir", r.Dir,
+		"--save", "", "--appendonly", "no"}, extraArgs...)
+	r.start(t)
 	t.Cleanup(r.Stop)
 	return r
 }
 
-func (r *RedisServer) start(t testing.TB, bin string, extraArgs []string) {
-	args := append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--dir", r.Dir,
-		"--save", "", "--appendonly", "no"}, extraArgs...)
-	r.cmd = exec.Command(bin, args...)
+// Restart starts a stopped server again on the same port and directory; it loads the
+// last snapshot (dump.rdb) saved there, as a Redis restored from a backup would.
+func (r *RedisServer) Restart(t testing.TB) {
+	t.Helper()
+	r.Stop()
+	r.start(t)
+}
+
+func (r *RedisServer) start(t testing.TB) {
+	r.cmd = exec.Command(r.bin, r.args...)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
