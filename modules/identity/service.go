@@ -12,8 +12,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
-	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/filter"
