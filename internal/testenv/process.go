@@ -5,6 +5,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,4 +86,41 @@ func (r *RedisServer) Stop() {
 		_ = r.cmd.Wait()
 		r.cmd = nil
 	}
+}
+
+// StartRedisCluster starts a Redis Cluster of three masters (no replicas) on loopback
+// from the installed redis-server and redis-cli, and returns its URL in the form
+// GATEHOUSE_REDIS_URL takes. It is stopped after the test.
+func StartRedisCluster(t testing.TB) string {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		missing(t, "Redis Cluster", fmt.Errorf("redis-cli is not installed: %w", err))
+	}
+	var nodes []*RedisServer
+	var addrs []string
+	for range 3 {
+		n := StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		nodes = append(nodes, n)
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", n.Port))
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range nodes {
+		for {
+			out, _ := exec.Command(cli, "-p", strconv.Itoa(n.Port), "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Redis Cluster did not become ready: %s", out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -85,7 +86,17 @@ func eachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
 			fn(t, setup(t, bdb, m))
 		})
 		t.Run("redis", func(t *testing.T) { fn(t, setup(t, bdb, testenv.Redis(t))) })
+		t.Run("redis-cluster", func(t *testing.T) { fn(t, setup(t, bdb, redisCluster(t))) })
 	})
+}
+
+func redisCluster(t *testing.T) cache.Cache {
+	c, err := cache.NewRedis(context.Background(), testenv.StartRedisCluster(t), "gh:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func refused(t *testing.T, f *fixture, name, token string) {
@@ -144,11 +155,22 @@ func mustPrincipal(t *testing.T, f *fixture, tok string) identity.Principal {
 func TestDeletedSessionRefused(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		_, tok := f.start(t)
-		_, other := f.start(t)
+		s1, tok := f.start(t)
+		s2, other := f.start(t)
+		for _, s := range []identity.Session{s1, s2} {
+			if _, err := f.cache.Get(ctx, "session:{"+f.user.ID+"}:"+s.ID); err != nil {
+				t.Fatalf("session %s is not cached: %v", s.ID, err)
+			}
+		}
 		n, err := f.sessions.RevokeUser(ctx, f.tenantID, f.user.ID)
 		if err != nil || n != 2 {
 			t.Fatalf("RevokeUser = %d, %v; want 2", n, err)
+		}
+		// Purged from the cache (in a Cluster: one DEL in the user's hash slot).
+		for _, s := range []identity.Session{s1, s2} {
+			if _, err := f.cache.Get(ctx, "session:{"+f.user.ID+"}:"+s.ID); !errors.Is(err, cache.ErrMiss) {
+				t.Fatalf("session %s is still cached after revocation: %v", s.ID, err)
+			}
 		}
 		refused(t, f, "revoked", tok)
 		refused(t, f, "revoked (second session)", other)

@@ -84,6 +84,14 @@ func TestDeprovisioningEndsSessions(t *testing.T) {
 	for cname, mk := range map[string]func(t *testing.T) cache.Cache{
 		"memory": func(t *testing.T) cache.Cache { m := cache.NewMemory(); t.Cleanup(func() { m.Close() }); return m },
 		"redis":  func(t *testing.T) cache.Cache { return testenv.Redis(t) },
+		"redis-cluster": func(t *testing.T) cache.Cache {
+			c, err := cache.NewRedis(context.Background(), testenv.StartRedisCluster(t), "gh:")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
 	} {
 		t.Run(cname, func(t *testing.T) {
 			testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {

@@ -25,7 +25,8 @@ type Cache interface {
 	// Take returns the value at key and deletes it in one atomic step, or ErrMiss; it
 	// makes a stored value single use (two concurrent Takes never both get it).
 	Take(ctx context.Context, key string) ([]byte, error)
-	// Del removes keys; absent keys are not an error.
+	// Del removes keys; absent keys are not an error. Keys deleted together must share a
+	// Redis Cluster hash slot (a common {tag} in the key).
 	Del(ctx context.Context, keys ...string) error
 	// Ping reports whether the cache answers; /readyz uses it.
 	Ping(ctx context.Context) error

@@ -22,6 +22,14 @@ func eachCache(t *testing.T, fn func(t *testing.T, c cache.Cache)) {
 		fn(t, c)
 	})
 	t.Run("redis", func(t *testing.T) { fn(t, testenv.Redis(t)) })
+	t.Run("redis-cluster", func(t *testing.T) {
+		c, err := cache.NewRedis(context.Background(), testenv.StartRedisCluster(t), "gh:")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fn(t, c)
+	})
 }
 
 func TestContract(t *testing.T) {
@@ -55,7 +63,17 @@ func TestContract(t *testing.T) {
 		if err := c.Set(ctx, "a", []byte("1"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Del(ctx, "a", "never-set"); err != nil {
+		// Keys deleted together share a {hash tag}, as Cluster requires.
+		if err := c.Set(ctx, "{u1}:a", []byte("1"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Del(ctx, "{u1}:a", "{u1}:never-set"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, "{u1}:a"); !errors.Is(err, cache.ErrMiss) {
+			t.Fatalf("Get after a multi-key Del = %v", err)
+		}
+		if err := c.Del(ctx, "a"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Get(ctx, "a"); !errors.Is(err, cache.ErrMiss) {

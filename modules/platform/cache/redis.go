@@ -119,18 +119,18 @@ func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
 	return b, err
 }
 
+// Del removes keys in one command. In a Cluster the keys of one call must share a hash
+// slot; callers that delete several keys at once give them a common {hash tag}, which
+// also makes the delete one atomic step.
 func (r *Redis) Del(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	// One DEL per key: in a Cluster, keys of one call must share a hash slot, and callers
-	// that need atomic multi-key deletes give their keys a common {hash tag}.
-	for _, k := range keys {
-		if err := r.client.Del(ctx, r.prefix+k).Err(); err != nil {
-			return err
-		}
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = r.prefix + k
 	}
-	return nil
+	return r.client.Del(ctx, full...).Err()
 }
 
 func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err() }
