@@ -1,0 +1,178 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/samltest"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+)
+
+// replica is a `gatehouse serve` process.
+type replica struct {
+	base string // where this process listens
+	cmd  *exec.Cmd
+	logs *syncBuffer
+}
+
+// buildBinary compiles the server once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gatehouse")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startReplica(t *testing.T, bin string, env []string) *replica {
+	t.Helper()
+	port := testenv.FreePort(t)
+	r := &replica{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}}
+	r.cmd = exec.Command(bin, "serve")
+	r.cmd.Env = append(append(os.Environ(), env...), fmt.Sprintf("GATEHOUSE_LISTEN=127.0.0.1:%d", port))
+	r.cmd.Stdout, r.cmd.Stderr = io.Discard, r.logs
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		r.cmd.Wait()
+		if t.Failed() {
+			t.Logf("replica %s log:\n%s", r.base, r.logs.String())
+		}
+	})
+	testenv.WaitForPort(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+	return r
+}
+
+// Two `gatehouse serve` processes share one PostgreSQL and one Redis, as replicas behind
+// a load balancer do. A person signs in on both; the IdP deprovisions them through
+// replica A; the very next request with each of their tokens on replica B is refused.
+// 100 rounds, cycling through every way IdPs deprovision.
+func TestDeprovisioningAcrossReplicas(t *testing.T) {
+	bin := buildBinary(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	const public = "https://gatehouse.test" // both replicas sit behind this one address
+	settings := []string{
+		"GATEHOUSE_DATABASE_URL=" + testenv.PostgresDatabaseURL(t),
+		"GATEHOUSE_REDIS_URL=" + testenv.RedisURL(),
+		fmt.Sprintf("GATEHOUSE_REDIS_PREFIX=gh-replicas-%d:", time.Now().UnixNano()),
+		"GATEHOUSE_PUBLIC_URL=" + public,
+		"GATEHOUSE_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"GATEHOUSE_LOG_LEVEL=warn",
+	}
+	kv := []string{}
+	for _, s := range settings {
+		k, v, _ := strings.Cut(s, "=")
+		kv = append(kv, k, v)
+	}
+	getenv := envOf(kv...)
+
+	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
+	mdFile := filepath.Join(t.TempDir(), "idp.xml")
+	os.WriteFile(mdFile, idp.MetadataXML(), 0o600)
+	mustCLI(t, getenv, "tenant", "create", "--slug", "acme")
+	mustCLI(t, getenv, "tenant", "update", "--tenant", "acme", "--idp-initiated-sso=true")
+	mustCLI(t, getenv, "saml", "configure", "--tenant", "acme", "--metadata-file", mdFile)
+	token := between(mustCLI(t, getenv, "scim-token", "issue", "--tenant", "acme", "--name", "IdP"), "Bearer token:", "\n")
+
+	a := startReplica(t, bin, settings)
+	b := startReplica(t, bin, settings)
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	scim := func(r *replica, method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, r.base+"/scim/v2"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/scim+json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	signIn := func(r *replica, name string) string {
+		t.Helper()
+		doc := idp.Response(t, samltest.ResponseOptions{Destination: public + "/saml/acme/acs",
+			Audience: public + "/saml/acme", NameID: name, SignResponse: true, SignAssertion: true})
+		resp, err := client.PostForm(r.base+"/saml/acme/acs", url.Values{"SAMLResponse": {doc}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == "gatehouse_session" {
+				return c.Value
+			}
+		}
+		t.Fatalf("sign-in on %s: %s, no session cookie", r.base, resp.Status)
+		return ""
+	}
+	who := func(r *replica, tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, r.base+"/auth/session", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	dialects := []struct {
+		name, method, body string
+		status             int
+	}{
+		{"Okta PATCH", http.MethodPatch, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`, 200},
+		{"Entra PATCH", http.MethodPatch, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`, 200},
+		{"PATCH path active", http.MethodPatch, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`, 200},
+		{"PUT", http.MethodPut, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"%s","active":false}`, 200},
+		{"DELETE", http.MethodDelete, ``, 204},
+	}
+	for i := range 100 {
+		d := dialects[i%len(dialects)]
+		name := fmt.Sprintf("person%d@acme.test", i)
+		st, u := scim(a, http.MethodPost, "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,"active":true}`, name))
+		if st != http.StatusCreated {
+			t.Fatalf("round %d: create = %d %v", i, st, u)
+		}
+		id := u["id"].(string)
+		onA, onB := signIn(a, name), signIn(b, name)
+		for _, tok := range []string{onA, onB} {
+			if who(b, tok) != http.StatusOK || who(a, tok) != http.StatusOK {
+				t.Fatalf("round %d: a fresh session is refused", i)
+			}
+		}
+		body := d.body
+		if d.method == http.MethodPut {
+			body = fmt.Sprintf(body, name)
+		}
+		if st, m := scim(a, d.method, "/Users/"+id, body); st != d.status {
+			t.Fatalf("round %d (%s): %d %v", i, d.name, st, m)
+		}
+		for _, tok := range []string{onA, onB} {
+			if got := who(b, tok); got != http.StatusUnauthorized {
+				t.Fatalf("round %d (%s): the token is accepted on replica B (%d) right after replica A deprovisioned the person", i, d.name, got)
+			}
+		}
+	}
+}
