@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"net"
@@ -16,37 +17,50 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/reqmeta"
 )
 
-// Authenticate is middleware for every API that a signed-in person calls. The token
-// comes from "Authorization: Bearer" (API clients) or the session cookie (browsers);
-// its session must be alive. Cookie-authenticated requests that change state must come
-// from this site (Origin, or Referer when a browser sends no Origin), which stops
-// cross-site request forgery; Bearer requests carry no ambient credential and need no
-// such check.
+// Principal authenticates a request: the token comes from "Authorization: Bearer" (API
+// clients) or the session cookie (browsers), and its session must be alive. ok is false
+// when the request carries no credential at all. Cookie-authenticated requests that
+// change state must come from this site (Origin, or Referer when a browser sends no
+// Origin), which stops cross-site request forgery; Bearer requests carry no ambient
+// credential and need no such check.
+func (h *Handler) Principal(r *http.Request) (p identity.Principal, ok bool, err error) {
+	token, fromCookie := bearer(r), false
+	if token == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			token, fromCookie = c.Value, true
+		}
+	}
+	if token == "" {
+		return identity.Principal{}, false, nil
+	}
+	if fromCookie && !safeMethod(r.Method) && !h.sameOrigin(r) {
+		return identity.Principal{}, true, apperr.Forbidden("cross-site request refused: a cookie-authenticated request that changes state must come from %s", h.origin())
+	}
+	p, err = h.sessions.Authenticate(r.Context(), token)
+	return p, true, err
+}
+
+// Authenticate is middleware for the endpoints a signed-in person calls: it refuses a
+// request without a valid credential and puts the principal (and the audit actor) in
+// the request context.
 func (h *Handler) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, fromCookie := bearer(r), false
-		if token == "" {
-			if c, err := r.Cookie(SessionCookie); err == nil {
-				token, fromCookie = c.Value, true
-			}
+		p, ok, err := h.Principal(r)
+		if !ok {
+			err = apperr.Unauthenticated("sign in first: send the session cookie or an Authorization: Bearer token")
 		}
-		if token == "" {
-			writeJSONError(w, apperr.Unauthenticated("sign in first: send the session cookie or an Authorization: Bearer token"))
-			return
-		}
-		if fromCookie && !safeMethod(r.Method) && !h.sameOrigin(r) {
-			writeJSONError(w, apperr.Forbidden("cross-site request refused: a cookie-authenticated request that changes state must come from %s", h.origin()))
-			return
-		}
-		p, err := h.sessions.Authenticate(r.Context(), token)
 		if err != nil {
 			writeJSONError(w, err)
 			return
 		}
-		ctx := identity.WithPrincipal(r.Context(), p)
-		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: p.UserID})
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
+}
+
+// WithPrincipal returns ctx carrying p as the request's principal and audit actor.
+func WithPrincipal(ctx context.Context, p identity.Principal) context.Context {
+	ctx = identity.WithPrincipal(ctx, p)
+	return audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: p.UserID})
 }
 
 func bearer(r *http.Request) string {
