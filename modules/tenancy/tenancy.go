@@ -30,6 +30,9 @@ const (
 	ProvisioningSCIM ProvisioningMode = "scim"
 	// ProvisioningManual: people and groups are managed in the app.
 	ProvisioningManual ProvisioningMode = "manual"
+	// ProvisioningMixed: the IdP owns the people and groups it provisioned; the app may
+	// add and manage people of its own (contractors, say) beside them.
+	ProvisioningMixed ProvisioningMode = "mixed"
 )
 
 // Feature is a plan feature a tenant may have.
@@ -140,10 +143,10 @@ type CreateTenantInput struct {
 
 func validateMode(m ProvisioningMode) error {
 	switch m {
-	case ProvisioningSCIM, ProvisioningManual:
+	case ProvisioningSCIM, ProvisioningManual, ProvisioningMixed:
 		return nil
 	}
-	return apperr.Invalid("provisioning mode %q is not valid: use scim or manual", m)
+	return apperr.Invalid("provisioning mode %q is not valid: use scim or manual, or mixed (people from the IdP plus people managed in the app)", m)
 }
 
 func validateFeatures(fs []Feature) ([]Feature, error) {
