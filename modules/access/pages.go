@@ -4,6 +4,9 @@ import (
 	"context"
 
 	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
 // MaxPageSize bounds one page of a keyset listing.
@@ -51,4 +54,17 @@ func (s *Service) GroupsByIDs(ctx context.Context, tenantID string, idList []str
 func (s *Service) MemberUserIDs(tenantID, groupID string) *bun.SelectQuery {
 	return s.db.NewSelect().TableExpr("group_members AS gm").Column("gm.user_id").
 		Where("gm.tenant_id = ? AND gm.group_id = ? AND gm.user_id IS NOT NULL", tenantID, groupID)
+}
+
+// Editable reports whether the app may change a user or group with this source under
+// the tenant's provisioning mode: everything in manual mode, app-managed records in
+// mixed mode, nothing in scim mode (the IdP owns it; the change belongs there).
+func Editable(mode tenancy.ProvisioningMode, source identity.Source) bool {
+	switch mode {
+	case tenancy.ProvisioningManual:
+		return true
+	case tenancy.ProvisioningMixed:
+		return source == identity.SourceApp
+	}
+	return false
 }
