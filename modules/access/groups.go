@@ -1,6 +1,13 @@
-// Package access owns groups (the SCIM Group resource) and their membership, and — with
-// the GraphQL work — spaces, grants and roles. Membership is one row per member, so a
-// change costs O(members changed) however large the group.
+// Package access owns groups (the SCIM Group resource) and their membership, company
+// roles and permissions, spaces and grants, and the rules for managing people from the
+// app. Membership is one row per member, so a change costs O(members changed) however
+// large the group; membership is transitive (a group may be a member of a group), and
+// everything derived from it — roles through group mappings, space access through group
+// grants — is computed from the rows at read time, so a membership change takes effect
+// on the very next check.
+//
+// Every exported function that acts for a signed-in person takes a Viewer and checks it
+// here; ids of another tenant are not found.
 package access
 
 import (
@@ -82,11 +89,33 @@ type Service struct {
 	clock    clock.Clock
 	audit    *audit.Log
 	identity *identity.Service
+	tenants  Tenants
 }
 
+// Option configures the access service.
+type Option func(*Service)
+
+// WithTenancy gives the service the tenant facts it needs for managing people from the
+// app and for group grants: provisioning mode, plan features and SCIM token names.
+// Without it those calls fail with an internal error.
+func WithTenancy(t Tenants) Option { return func(s *Service) { s.tenants = t } }
+
 // New returns the access service; it asks identity which users exist.
-func New(idb bun.IDB, clk clock.Clock, log *audit.Log, id *identity.Service) *Service {
-	return &Service{db: idb, clock: clk, audit: log, identity: id}
+func New(idb bun.IDB, clk clock.Clock, log *audit.Log, id *identity.Service, opts ...Option) *Service {
+	s := &Service{db: idb, clock: clk, audit: log, identity: id}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// withTx returns a copy of the service whose calls run inside tx, so a rule checked
+// after a change (an owner must remain) rolls the change back.
+func (s *Service) withTx(tx bun.Tx) *Service {
+	c := *s
+	c.db = tx
+	c.identity = s.identity.WithTx(tx)
+	return &c
 }
 
 func groupTarget(g *Group) audit.Target {
