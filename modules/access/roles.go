@@ -1,6 +1,7 @@
 package access
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -390,8 +391,7 @@ func (s *Service) UserRoles(ctx context.Context, tenantID string, userIDs []stri
 		UNION ALL
 		SELECT ug.user_id, gr.role_id, 'group', g.id, g.display_name
 		FROM ug JOIN group_roles AS gr ON gr.group_id = ug.group_id
-		JOIN groups AS g ON g.id = ug.group_id
-		ORDER BY user_id, source, group_name, role_id`,
+		JOIN groups AS g ON g.id = ug.group_id`,
 		tenantID, bun.In(userIDs), tenantID, bun.In(userIDs)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, err
@@ -412,9 +412,16 @@ func (s *Service) UserRoles(ctx context.Context, tenantID string, userIDs []stri
 		out[r.UserID] = append(out[r.UserID], RoleAssignment{Role: role, Source: r.Source, GroupID: r.GroupID, GroupName: r.GroupName})
 	}
 	for _, id := range userIDs {
-		if as := out[id]; len(as) == 0 || as[0].Source != SourceDirect {
-			out[id] = append([]RoleAssignment{{Role: memberRole(), Source: SourceDirect}}, as...)
+		as := out[id]
+		// Sorted here rather than in SQL, so both dialects order names alike.
+		slices.SortFunc(as, func(a, b RoleAssignment) int {
+			return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(identity.Fold(a.GroupName), identity.Fold(b.GroupName)),
+				cmp.Compare(a.GroupID, b.GroupID), cmp.Compare(a.Role.ID, b.Role.ID))
+		})
+		if len(as) == 0 || as[0].Source != SourceDirect {
+			as = append([]RoleAssignment{{Role: memberRole(), Source: SourceDirect}}, as...)
 		}
+		out[id] = as
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -568,14 +569,20 @@ func (r accessRow) source() AccessSource {
 }
 
 // fold merges one more source into an access: the highest role wins, every distinct
-// source is listed.
+// source is listed — direct first, then by group name (sorted here rather than in SQL,
+// so both dialects order names alike).
 func fold(role *SpaceRole, sources *[]AccessSource, src AccessSource) {
 	if src.Role.rank() > role.rank() {
 		*role = src.Role
 	}
-	if !slices.Contains(*sources, src) {
-		*sources = append(*sources, src)
+	if slices.Contains(*sources, src) {
+		return
 	}
+	*sources = append(*sources, src)
+	slices.SortFunc(*sources, func(a, b AccessSource) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(identity.Fold(a.GroupName), identity.Fold(b.GroupName)),
+			cmp.Compare(a.GroupID, b.GroupID))
+	})
 }
 
 // EffectiveSpaces returns each user's effective access: their direct grants and the
@@ -595,7 +602,7 @@ func (s *Service) EffectiveSpaces(ctx context.Context, tenantID string, userIDs 
 		SELECT ug.user_id, g.space_id, g.role, 'group', gr.id, gr.display_name
 		FROM ug JOIN space_grants AS g ON g.group_id = ug.group_id
 		JOIN groups AS gr ON gr.id = ug.group_id
-		ORDER BY user_id, space_id, kind, group_name`,
+		ORDER BY user_id, space_id`,
 		tenantID, bun.In(userIDs), tenantID, bun.In(userIDs)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, err
@@ -637,7 +644,7 @@ func (s *Service) EffectiveMembers(ctx context.Context, v Viewer, spaceID string
 		FROM sub JOIN space_grants AS g ON g.space_id = ? AND g.group_id = sub.root_id
 		JOIN group_members AS m ON m.group_id = sub.group_id AND m.user_id IS NOT NULL
 		JOIN groups AS gr ON gr.id = sub.root_id
-		ORDER BY user_id, kind, group_name`, sp.ID, sp.ID, sp.ID).Scan(ctx, &rows)
+		ORDER BY user_id`, sp.ID, sp.ID, sp.ID).Scan(ctx, &rows)
 	if err != nil {
 		return nil, err
 	}
