@@ -1,0 +1,329 @@
+package access_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+// Effective access is direct grants plus grants to every group the user is in, nested
+// groups included; the highest role wins and every source is listed.
+func TestEffectiveAccess(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		tid := f.tenant(tenancy.ProvisioningSCIM, tenancy.FeatureUserGroups).ID
+		ada := f.user(tid, "Ada", identity.SourceSCIM)
+		bob := f.user(tid, "Bob", identity.SourceSCIM)
+		cyd := f.user(tid, "Cyd", identity.SourceSCIM)
+		eng := f.group(tid, "Engineering", identity.SourceSCIM, ada.ID)
+		platform := f.group(tid, "Platform", identity.SourceSCIM, eng.ID, cyd.ID) // Engineering is nested in Platform
+		design := f.space(tid, "Design docs")
+		runbooks := f.space(tid, "Runbooks")
+		secret := f.space(tid, "Secret")
+		f.grant(tid, design.ID, access.PrincipalUser, ada.ID, access.SpaceViewer)
+		f.grant(tid, design.ID, access.PrincipalGroup, eng.ID, access.SpaceEditor)
+		f.grant(tid, design.ID, access.PrincipalGroup, platform.ID, access.SpaceManager)
+		f.grant(tid, runbooks.ID, access.PrincipalGroup, platform.ID, access.SpaceViewer)
+		f.grant(tid, runbooks.ID, access.PrincipalUser, bob.ID, access.SpaceEditor)
+
+		got, err := f.acc.EffectiveSpaces(ctx, tid, []string{ada.ID, bob.ID, cyd.ID, "01nosuchuser"})
+		must(t, err)
+		want := map[string][]access.EffectiveAccess{
+			ada.ID: {
+				{SpaceID: design.ID, Role: access.SpaceManager, Sources: []access.AccessSource{
+					{Kind: "direct", Role: access.SpaceViewer},
+					{Kind: "group", GroupID: eng.ID, GroupName: "Engineering", Role: access.SpaceEditor},
+					{Kind: "group", GroupID: platform.ID, GroupName: "Platform", Role: access.SpaceManager},
+				}},
+				{SpaceID: runbooks.ID, Role: access.SpaceViewer, Sources: []access.AccessSource{
+					{Kind: "group", GroupID: platform.ID, GroupName: "Platform", Role: access.SpaceViewer},
+				}},
+			},
+			bob.ID: {{SpaceID: runbooks.ID, Role: access.SpaceEditor, Sources: []access.AccessSource{{Kind: "direct", Role: access.SpaceEditor}}}},
+			cyd.ID: {
+				{SpaceID: design.ID, Role: access.SpaceManager, Sources: []access.AccessSource{{Kind: "group", GroupID: platform.ID, GroupName: "Platform", Role: access.SpaceManager}}},
+				{SpaceID: runbooks.ID, Role: access.SpaceViewer, Sources: []access.AccessSource{{Kind: "group", GroupID: platform.ID, GroupName: "Platform", Role: access.SpaceViewer}}},
+			},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("EffectiveSpaces =\n%+v\nwant\n%+v", got, want)
+		}
+		for _, c := range []struct {
+			user, space string
+			want        access.SpaceRole
+		}{{ada.ID, design.ID, access.SpaceManager}, {ada.ID, runbooks.ID, access.SpaceViewer}, {bob.ID, runbooks.ID, access.SpaceEditor},
+			{bob.ID, design.ID, ""}, {ada.ID, secret.ID, ""}, {cyd.ID, design.ID, access.SpaceManager}} {
+			if got := f.access(tid, c.user, c.space); got != c.want {
+				t.Errorf("SpaceAccess(%s, %s) = %q, want %q", c.user, c.space, got, c.want)
+			}
+		}
+		if !access.SpaceManager.AtLeast(access.SpaceEditor) || access.SpaceViewer.AtLeast(access.SpaceEditor) {
+			t.Error("AtLeast is wrong")
+		}
+
+		admin := f.person(tid, "Admin", access.RoleAdmin)
+		members, err := f.acc.EffectiveMembers(ctx, admin, design.ID)
+		must(t, err)
+		wantMembers := []access.EffectiveMember{
+			{UserID: ada.ID, Role: access.SpaceManager, Sources: want[ada.ID][0].Sources},
+			{UserID: cyd.ID, Role: access.SpaceManager, Sources: want[cyd.ID][0].Sources},
+		}
+		if !reflect.DeepEqual(members, wantMembers) {
+			t.Fatalf("EffectiveMembers =\n%+v\nwant\n%+v", members, wantMembers)
+		}
+		// Anyone with access may list who else has it.
+		bobV := f.viewer(tid, bob.ID)
+		if ms, err := f.acc.EffectiveMembers(ctx, bobV, runbooks.ID); err != nil || len(ms) != 3 {
+			t.Fatalf("EffectiveMembers as a space editor = %+v, %v", ms, err)
+		}
+
+		// A cycle of groups (Platform in Engineering too) ends, and changes nothing.
+		f.addMembers(tid, eng.ID, platform.ID)
+		if got := f.access(tid, cyd.ID, design.ID); got != access.SpaceManager {
+			t.Fatalf("with a cycle: %q", got)
+		}
+		again, err := f.acc.EffectiveSpaces(ctx, tid, []string{ada.ID, bob.ID, cyd.ID})
+		must(t, err)
+		// Cyd is now also in Engineering (through Platform), which adds that source.
+		if !reflect.DeepEqual(again[ada.ID], want[ada.ID]) || !reflect.DeepEqual(again[bob.ID], want[bob.ID]) || len(again[cyd.ID][0].Sources) != 2 {
+			t.Fatalf("with a cycle: %+v", again)
+		}
+	})
+}
+
+// Taking someone out of a group (as SCIM does) takes the access the group gave them away
+// on the very next check; deleting a group or a user removes their grants.
+func TestAccessFollowsMembership(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		tid := f.tenant(tenancy.ProvisioningSCIM, tenancy.FeatureUserGroups).ID
+		ada := f.user(tid, "Ada", identity.SourceSCIM)
+		eng := f.group(tid, "Engineering", identity.SourceSCIM, ada.ID)
+		outer := f.group(tid, "Everyone", identity.SourceSCIM, eng.ID)
+		sp := f.space(tid, "Runbooks")
+		other := f.space(tid, "Other")
+		f.grant(tid, sp.ID, access.PrincipalGroup, eng.ID, access.SpaceEditor)
+		f.grant(tid, other.ID, access.PrincipalGroup, outer.ID, access.SpaceViewer)
+		if got := f.access(tid, ada.ID, sp.ID); got != access.SpaceEditor {
+			t.Fatalf("before: %q", got)
+		}
+		f.changeMembers(tid, eng.ID, access.MemberChange{Remove: []string{ada.ID}})
+		if got := f.access(tid, ada.ID, sp.ID); got != "" {
+			t.Fatalf("after leaving the group: %q", got)
+		}
+		if got := f.access(tid, ada.ID, other.ID); got != "" {
+			t.Fatalf("after leaving the nested group: %q", got)
+		}
+		// Back in, through a full replacement (SCIM PUT).
+		f.changeMembers(tid, eng.ID, access.MemberChange{RemoveAll: true, Add: []string{ada.ID}})
+		if got := f.access(tid, ada.ID, other.ID); got != access.SpaceViewer {
+			t.Fatalf("back in: %q", got)
+		}
+		// Engineering leaves Everyone: the nested access goes.
+		f.changeMembers(tid, outer.ID, access.MemberChange{Remove: []string{eng.ID}})
+		if got := f.access(tid, ada.ID, other.ID); got != "" {
+			t.Fatalf("after the nested group left: %q", got)
+		}
+
+		// Deleting a group deletes its grants.
+		must(t, f.acc.DeleteGroup(ctx, tid, eng.ID, 0))
+		gs, err := f.acc.GrantsOfSpaces(ctx, tid, []string{sp.ID})
+		must(t, err)
+		if len(gs[sp.ID]) != 0 {
+			t.Fatalf("grants of a deleted group: %+v", gs)
+		}
+		// Deleting a user deletes theirs.
+		f.grant(tid, sp.ID, access.PrincipalUser, ada.ID, access.SpaceManager)
+		must(t, f.ids.DeleteUser(ctx, tid, ada.ID, 0))
+		if gs, _ := f.acc.GrantsOfSpaces(ctx, tid, []string{sp.ID}); len(gs[sp.ID]) != 0 {
+			t.Fatalf("grants of a deleted user: %+v", gs)
+		}
+		// Deleting a space deletes its grants (and is audited with their number).
+		bob := f.user(tid, "Bob", identity.SourceSCIM)
+		f.grant(tid, other.ID, access.PrincipalUser, bob.ID, access.SpaceManager)
+		must(t, f.acc.DeleteSpace(ctx, f.op(tid), other.ID))
+		if es, _ := f.acc.EffectiveSpaces(ctx, tid, []string{bob.ID}); len(es[bob.ID]) != 0 {
+			t.Fatalf("access to a deleted space: %+v", es)
+		}
+		if e := f.lastEvent(tid, "space.deleted"); e.TargetID != other.ID || e.Changes["grantsRemoved"].After != float64(2) {
+			t.Fatalf("space.deleted %+v", e.Changes)
+		}
+	})
+}
+
+// Spaces: validation, unique names, grant upserts, revocation, listing, visibility,
+// and an audit event for each change.
+func TestSpacesAndGrants(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		tid := f.tenant(tenancy.ProvisioningManual, tenancy.FeatureUserGroups).ID
+		admin := f.person(tid, "Ada Admin", access.RoleAdmin)
+		sp, err := f.acc.CreateSpace(ctx, admin, "  Design docs ", " Specs ")
+		must(t, err)
+		if sp.Name != "Design docs" || sp.Description != "Specs" || sp.Version != 1 || sp.TenantID != tid {
+			t.Fatalf("created %+v", sp)
+		}
+		if e := f.lastEvent(tid, "space.created"); e.TargetID != sp.ID || e.ActorID != admin.UserID || e.Changes["name"].After != "Design docs" {
+			t.Fatalf("space.created %+v", e)
+		}
+		for _, bad := range []string{"", "   ", strings.Repeat("x", 201)} {
+			_, err := f.acc.CreateSpace(ctx, admin, bad, "")
+			wantKind(t, err, apperr.KindInvalid, "")
+		}
+		if _, err := f.acc.CreateSpace(ctx, admin, strings.Repeat("é", 200), ""); err != nil {
+			t.Fatalf("a 200-character name: %v", err)
+		}
+		_, err = f.acc.CreateSpace(ctx, admin, "DESIGN DOCS", "")
+		wantKind(t, err, apperr.KindConflict, "uniqueness")
+
+		name, desc := "Design", "All specs"
+		sp, err = f.acc.UpdateSpace(ctx, admin, sp.ID, &name, &desc)
+		must(t, err)
+		if sp.Name != "Design" || sp.Description != "All specs" || sp.Version != 2 {
+			t.Fatalf("updated %+v", sp)
+		}
+		if e := f.lastEvent(tid, "space.updated"); e.Changes["name"].Before != "Design docs" || e.Changes["description"].After != "All specs" {
+			t.Fatalf("space.updated %+v", e.Changes)
+		}
+		if sp, err = f.acc.UpdateSpace(ctx, admin, sp.ID, &name, nil); err != nil || sp.Version != 2 {
+			t.Fatalf("a no-op update: %+v %v", sp, err)
+		}
+
+		ada := f.user(tid, "Ada", identity.SourceApp)
+		g := f.group(tid, "Team", identity.SourceApp, ada.ID)
+		gr, err := f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalUser, ada.ID, access.SpaceViewer)
+		must(t, err)
+		if gr.SpaceID != sp.ID || gr.PrincipalType != "user" || gr.PrincipalID != ada.ID || gr.Role != access.SpaceViewer || gr.TenantID != tid {
+			t.Fatalf("grant %+v", gr)
+		}
+		gr2, err := f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalUser, ada.ID, access.SpaceManager)
+		must(t, err)
+		if gr2.ID != gr.ID || gr2.Role != access.SpaceManager {
+			t.Fatalf("re-grant is not an upsert: %+v", gr2)
+		}
+		es := f.events(tid, "access.granted")
+		if len(es) != 2 || es[1].TargetID != sp.ID || es[1].Changes["role"].Before != "viewer" || es[1].Changes["role"].After != "manager" ||
+			es[1].Changes["principalId"].After != ada.ID || es[1].Changes["principal"].After != ada.UserName {
+			t.Fatalf("access.granted events %+v", es)
+		}
+		if _, err := f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalUser, ada.ID, access.SpaceManager); err != nil || len(f.events(tid, "access.granted")) != 2 {
+			t.Fatalf("granting the same role again: %v", err)
+		}
+		_, err = f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalGroup, g.ID, access.SpaceEditor)
+		must(t, err)
+		for _, bad := range [][2]string{{"robot", "viewer"}, {"user", "owner"}} {
+			_, err := f.acc.GrantAccess(ctx, admin, sp.ID, bad[0], ada.ID, access.SpaceRole(bad[1]))
+			wantKind(t, err, apperr.KindInvalid, "")
+		}
+		_, err = f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalUser, g.ID, access.SpaceViewer) // a group id as a user
+		wantKind(t, err, apperr.KindNotFound, "")
+		_, err = f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalGroup, "01nosuchgroup", access.SpaceViewer)
+		wantKind(t, err, apperr.KindNotFound, "")
+
+		byGroup, err := f.acc.GrantsOfGroups(ctx, tid, []string{g.ID})
+		must(t, err)
+		if len(byGroup[g.ID]) != 1 || byGroup[g.ID][0].Role != access.SpaceEditor {
+			t.Fatalf("GrantsOfGroups %+v", byGroup)
+		}
+		bySpace, err := f.acc.GrantsOfSpaces(ctx, tid, []string{sp.ID})
+		must(t, err)
+		if len(bySpace[sp.ID]) != 2 {
+			t.Fatalf("GrantsOfSpaces %+v", bySpace)
+		}
+
+		must(t, f.acc.RevokeAccess(ctx, admin, sp.ID, access.PrincipalUser, ada.ID))
+		must(t, f.acc.RevokeAccess(ctx, admin, sp.ID, access.PrincipalUser, ada.ID)) // nothing left to revoke
+		rs := f.events(tid, "access.revoked")
+		if len(rs) != 1 || rs[0].Changes["role"].Before != "manager" || rs[0].Changes["principalType"].After != "user" {
+			t.Fatalf("access.revoked %+v", rs)
+		}
+		if got := f.access(tid, ada.ID, sp.ID); got != access.SpaceEditor {
+			t.Fatalf("after revoking the direct grant, the group's remains: %q", got)
+		}
+
+		// Listing: manage_spaces sees every space; others see theirs; keyset pages.
+		var all []string
+		for i := range 5 {
+			all = append(all, f.space(tid, fmt.Sprintf("Page %d", i)).ID)
+		}
+		f.grant(tid, all[1], access.PrincipalUser, ada.ID, access.SpaceViewer)
+		f.grant(tid, all[3], access.PrincipalGroup, g.ID, access.SpaceViewer)
+		var seen []string
+		after := ""
+		for {
+			page, more, err := f.acc.ListSpaces(ctx, admin, after, 2)
+			must(t, err)
+			for _, s := range page {
+				seen = append(seen, s.ID)
+			}
+			if !more {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		if len(seen) != 7 {
+			t.Fatalf("admin pages through %d spaces, want 7", len(seen))
+		}
+		adaV := f.viewer(tid, ada.ID)
+		mine, more, err := f.acc.ListSpaces(ctx, adaV, "", 0) // first clamps to 1
+		must(t, err)
+		if len(mine) != 1 || mine[0].ID != sp.ID || !more {
+			t.Fatalf("first page of Ada's spaces: %+v more=%v", mine, more)
+		}
+		mine, more, err = f.acc.ListSpaces(ctx, adaV, "", 1000)
+		must(t, err)
+		if len(mine) != 3 || more || mine[0].ID != sp.ID || mine[1].ID != all[1] || mine[2].ID != all[3] {
+			t.Fatalf("Ada's spaces: %+v", mine)
+		}
+		if _, err := f.acc.Space(ctx, adaV, all[0]); apperr.KindOf(err) != apperr.KindNotFound {
+			t.Fatalf("a space without access: %v", err)
+		}
+		if got, err := f.acc.Space(ctx, adaV, all[3]); err != nil || got.ID != all[3] {
+			t.Fatalf("a space through a group: %+v %v", got, err)
+		}
+		byID, err := f.acc.SpacesByIDs(ctx, tid, append(all, "01nosuchspace"))
+		must(t, err)
+		if len(byID) != 5 || byID[all[2]].Name != "Page 2" {
+			t.Fatalf("SpacesByIDs %+v", byID)
+		}
+
+		must(t, f.acc.DeleteSpace(ctx, admin, sp.ID))
+		if e := f.lastEvent(tid, "space.deleted"); e.TargetID != sp.ID || e.Changes["grantsRemoved"].After != float64(1) {
+			t.Fatalf("space.deleted %+v", e.Changes)
+		}
+		wantKind(t, f.acc.DeleteSpace(ctx, admin, sp.ID), apperr.KindNotFound, "")
+	})
+}
+
+// Granting a group needs the user_groups plan feature.
+func TestGroupGrantsNeedTheFeature(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		tid := f.tenant(tenancy.ProvisioningManual).ID
+		admin := f.person(tid, "Ada", access.RoleAdmin)
+		sp := f.space(tid, "Docs")
+		g := f.group(tid, "Team", identity.SourceApp)
+		_, err := f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalGroup, g.ID, access.SpaceViewer)
+		wantKind(t, err, apperr.KindForbidden, "FEATURE_NOT_IN_PLAN")
+		wantMessage(t, err, "user_groups")
+		u := f.user(tid, "Bob", identity.SourceApp)
+		if _, err := f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalUser, u.ID, access.SpaceViewer); err != nil {
+			t.Fatalf("a user grant without the feature: %v", err)
+		}
+		feats := []tenancy.Feature{tenancy.FeatureUserGroups}
+		_, err = f.tenancy.UpdateSettings(ctx, tid, tenancy.SettingsPatch{Features: &feats})
+		must(t, err)
+		if _, err := f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalGroup, g.ID, access.SpaceViewer); err != nil {
+			t.Fatalf("with the feature: %v", err)
+		}
+	})
+}
