@@ -40,6 +40,11 @@ type Config struct {
 	SCIMMaxBodyBytes int64
 	// GraphQLIntrospection enables GraphQL schema introspection and field suggestions.
 	GraphQLIntrospection bool
+	// GraphiQL serves the GraphiQL IDE at GET /graphql.
+	GraphiQL bool
+	// graphQLIntrospection and graphiQL are the settings as given (true, false, auto);
+	// auto resolves once the database is known.
+	graphQLIntrospection, graphiQL string
 	// SecretKey seals signing keys at rest (AES-256-GCM); nil keeps them unsealed.
 	SecretKey []byte
 	// SAMLClockSkew is how far an assertion's validity window may be off this clock.
@@ -49,6 +54,28 @@ type Config struct {
 	// SAMLMetadataAllowPrivate lets metadata URLs point at private, loopback and
 	// link-local addresses (development and tests only).
 	SAMLMetadataAllowPrivate bool
+}
+
+func parseAuto(dst *string, v string) error {
+	switch v = strings.ToLower(v); v {
+	case "auto", "true", "false":
+		*dst = v
+		return nil
+	}
+	if b, err := strconv.ParseBool(v); err == nil {
+		*dst = strconv.FormatBool(b)
+		return nil
+	}
+	return errors.New("must be true, false or auto")
+}
+
+// resolveAuto turns an auto setting on for the embedded default (SQLite), where a
+// developer explores the API, and off for a PostgreSQL deployment.
+func (c *Config) resolveAuto(v string) bool {
+	if v == "auto" {
+		return strings.HasPrefix(c.DatabaseURL, "sqlite:")
+	}
+	return v == "true"
 }
 
 func parseBool(dst *bool) func(c *Config, v string) error {
@@ -185,17 +212,14 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return strconv.FormatInt(c.SCIMMaxBodyBytes, 10) }},
-	{env: "GATEHOUSE_GRAPHQL_INTROSPECTION", flag: "graphql-introspection", def: "false",
-		help: "allow GraphQL schema introspection and field suggestions (for development tools)",
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return errors.New("must be true or false")
-			}
-			c.GraphQLIntrospection = b
-			return nil
-		},
-		get: func(c *Config) string { return strconv.FormatBool(c.GraphQLIntrospection) }},
+	{env: "GATEHOUSE_GRAPHQL_INTROSPECTION", flag: "graphql-introspection", def: "auto",
+		help: "allow GraphQL schema introspection and field suggestions: true, false, or auto (on with SQLite, the embedded development default; off with PostgreSQL)",
+		set:  func(c *Config, v string) error { return parseAuto(&c.graphQLIntrospection, v) },
+		get:  func(c *Config) string { return c.graphQLIntrospection }},
+	{env: "GATEHOUSE_GRAPHIQL", flag: "graphiql", def: "auto",
+		help: "serve the GraphiQL IDE at GET /graphql: true, false, or auto (on with SQLite, off with PostgreSQL)",
+		set:  func(c *Config, v string) error { return parseAuto(&c.graphiQL, v) },
+		get:  func(c *Config) string { return c.graphiQL }},
 	{env: "GATEHOUSE_SECRET_KEY", flag: "secret-key", def: "", secret: true,
 		help: "32 random bytes, base64 (`openssl rand -base64 32`): seals the JWT and SAML signing keys stored in the database; empty = stored unsealed (a warning is logged)",
 		set: func(c *Config, v string) error {
@@ -298,6 +322,8 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
+	c.GraphQLIntrospection = c.resolveAuto(c.graphQLIntrospection)
+	c.GraphiQL = c.resolveAuto(c.graphiQL)
 	if c.PublicURL == nil {
 		host := c.Listen
 		if strings.HasPrefix(host, ":") {

@@ -2,19 +2,24 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/reqmeta"
 )
@@ -22,9 +27,12 @@ import (
 // Limits of one GraphQL request; each is enforced with a clear error.
 const (
 	MaxComplexity    = 500
+	MaxDepth         = 12
 	MaxParserTokens  = 5000
 	MaxBodyBytes     = 256 << 10
 	queryCacheLength = 1000
+	// apqCacheLength bounds the automatic-persisted-query cache (hash -> query).
+	apqCacheLength = 1000
 )
 
 // HandlerConfig chooses what the endpoint exposes.
@@ -32,16 +40,22 @@ type HandlerConfig struct {
 	// Introspection enables schema introspection and "did you mean" suggestions; off in
 	// production so the schema is not handed to strangers.
 	Introspection bool
+	// GraphiQL serves the GraphiQL IDE on GET.
+	GraphiQL bool
 }
 
-// NewHandler returns the GraphQL HTTP handler: POST only, with complexity, token and
-// body limits, and errors mapped to extensions.code.
-func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
+// NewHandler returns the GraphQL HTTP handler: POST (and GET for GraphiQL when
+// enabled), authenticated by auth, with complexity, depth, token and body limits,
+// automatic persisted queries, per-request dataloaders, and errors mapped to
+// extensions.code.
+func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authenticator) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheLength))
 	srv.SetParserTokenLimit(MaxParserTokens)
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheLength)})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	srv.Use(depthLimit{max: MaxDepth})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -53,7 +67,55 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
 		log.ErrorContext(ctx, "panic in GraphQL resolver", "request_id", reqmeta.From(ctx).RequestID, "panic", v)
 		return errors.New("internal error")
 	})
-	return limitBody(srv)
+	var ide http.Handler
+	if cfg.GraphiQL {
+		ide = playground.Handler("Gatehouse GraphQL", "/graphql")
+	}
+	api := limitBody(r.withRequest(auth, srv))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch {
+		case req.Method == http.MethodPost:
+			api.ServeHTTP(w, req)
+		case req.Method == http.MethodGet && ide != nil:
+			ide.ServeHTTP(w, req)
+		default:
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "send GraphQL requests as POST (GraphiQL on GET is off: GATEHOUSE_GRAPHIQL)")
+		}
+	})
+}
+
+// withRequest authenticates the request and gives it its per-request state (viewer,
+// dataloaders). A request without a credential goes on anonymous: only public fields
+// answer it. A bad credential is refused before any resolver runs.
+func (r *Resolver) withRequest(auth Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		state := &request{}
+		ctx := req.Context()
+		p, ok, err := auth.Principal(req)
+		if err != nil {
+			status := http.StatusUnauthorized
+			if apperr.Is(err, apperr.KindForbidden) {
+				status = http.StatusForbidden
+			}
+			writeError(w, status, codeOf(err), apperr.PublicMessage(err))
+			return
+		}
+		if ok {
+			state.principal = &p
+			state.loaders = r.newLoaders(p.TenantID)
+			ctx = identity.WithPrincipal(ctx, p)
+			ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: p.UserID})
+		}
+		next.ServeHTTP(w, req.WithContext(context.WithValue(ctx, requestKey{}, state)))
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}})
 }
 
 // limitBody answers 413 with a GraphQL error when the body is over MaxBodyBytes: at once
@@ -61,10 +123,7 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			_, _ = w.Write([]byte(`{"errors":[{"message":"the request body is larger than ` + strconv.Itoa(MaxBodyBytes) +
-				` bytes","extensions":{"code":"REQUEST_TOO_LARGE"}}]}`))
+			writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -83,6 +142,19 @@ var codes = map[apperr.Kind]string{
 	apperr.KindUnavailable:        "UNAVAILABLE",
 }
 
+// codeOf is the extensions.code of a module error: its own code when it is a product
+// code (UPPER_CASE, e.g. SCIM_MANAGED, FEATURE_NOT_IN_PLAN), else its kind's. Lower-case
+// codes are SCIM scimTypes and mean nothing here.
+func codeOf(err error) string {
+	if c := apperr.CodeOf(err); c != "" && c == strings.ToUpper(c) {
+		return c
+	}
+	if c, ok := codes[apperr.KindOf(err)]; ok {
+		return c
+	}
+	return "INTERNAL"
+}
+
 // presentError shows module errors by kind and hides everything else: internal errors
 // are logged with the request id and shown as "internal error".
 func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
@@ -90,7 +162,7 @@ func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Er
 	var ae *apperr.Error
 	if errors.As(err, &ae) && ae.Kind != apperr.KindInternal {
 		gerr.Message = ae.Message
-		gerr.Extensions = map[string]any{"code": codes[ae.Kind]}
+		gerr.Extensions = map[string]any{"code": codeOf(err)}
 		return gerr
 	}
 	var ge *gqlerror.Error

@@ -15,11 +15,19 @@ import (
 	"github.com/gatehouse-dev/gatehouse/graph"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// anonymous authenticates no one: these tests exercise what answers without a session.
+type anonymous struct{}
+
+func (anonymous) Principal(*http.Request) (identity.Principal, bool, error) {
+	return identity.Principal{}, false, nil
+}
 
 type noDNS struct{}
 
@@ -67,7 +75,7 @@ func TestOrganizationForEmail(t *testing.T) {
 		globex, _ := ten.CreateTenant(ctx, tenancy.CreateTenantInput{Slug: "globex"})
 		_, _ = ten.AddDomain(ctx, globex.ID, "globex.com")
 
-		srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+		srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), anonymous{}))
 		defer srv.Close()
 		q := `query($e: String!) { organizationForEmail(email: $e) { slug name } }`
 
@@ -90,7 +98,7 @@ func TestOrganizationForEmail(t *testing.T) {
 func TestLimits(t *testing.T) {
 	clk := clock.System{}
 	ten := tenancy.New(testenv.SQLite(t), clk, audit.New(clk), noDNS{})
-	srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), anonymous{}))
 	defer srv.Close()
 
 	// Introspection and suggestions are off unless configured.

@@ -1,12 +1,22 @@
 // Package graph is the GraphQL transport: gqlgen's generated executor plus thin
-// resolvers that call the modules. Regenerate with `go generate ./...`.
+// resolvers that call the modules. Rules (who may do what, what the IdP owns) live in
+// the modules; resolvers translate. Regenerate with `go generate ./...`.
 package graph
 
 //go:generate sh -c "cd .. && go tool gqlgen generate --config gqlgen.yml"
 
-import "github.com/gatehouse-dev/gatehouse/modules/tenancy"
+import (
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
 
 // Resolver holds the module services the resolvers call.
 type Resolver struct {
-	Tenancy *tenancy.Service
+	Tenancy  *tenancy.Service
+	Identity *identity.Service
+	Sessions *identity.Sessions
+	Access   *access.Service
+	// PublicURL is the server's public base URL (SP values, the SCIM base URL).
+	PublicURL string
 }

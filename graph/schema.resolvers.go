@@ -7,10 +7,444 @@ package graph
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/graph/model"
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
+
+// Group is the resolver for the group field.
+func (r *accessSourceResolver) Group(ctx context.Context, obj *model.AccessSource) (*model.Group, error) {
+	return r.groupByRawID(ctx, obj.GroupRawID)
+}
+
+// Members is the resolver for the members field.
+func (r *groupResolver) Members(ctx context.Context, obj *model.Group, first *int, after *string) (*model.UserConnection, error) {
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := afterCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.requireGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, more, err := r.Identity.PageUsers(ctx, v.TenantID, identity.UserPage{After: cur, First: n,
+		InIDs: r.Access.MemberUserIDs(v.TenantID, obj.RawID)})
+	if err != nil {
+		return nil, err
+	}
+	return userConnection(ctx, users, more, mode), nil
+}
+
+// SpaceGrants is the resolver for the spaceGrants field.
+func (r *groupResolver) SpaceGrants(ctx context.Context, obj *model.Group) ([]*model.SpaceGrant, error) {
+	gs, err := load(ctx).grantsOfGroup.Load(ctx, obj.RawID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.SpaceGrant, len(gs))
+	for i, g := range gs {
+		out[i] = toGrant(g)
+	}
+	return out, nil
+}
+
+// CreateSpace is the resolver for the createSpace field.
+func (r *mutationResolver) CreateSpace(ctx context.Context, input model.CreateSpaceInput) (*model.Space, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Access.CreateSpace(ctx, v, input.Name, deref(input.Description))
+	if err != nil {
+		return nil, err
+	}
+	return toSpace(s), nil
+}
+
+// UpdateSpace is the resolver for the updateSpace field.
+func (r *mutationResolver) UpdateSpace(ctx context.Context, input model.UpdateSpaceInput) (*model.Space, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := rawID(kindSpace, input.ID)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Access.UpdateSpace(ctx, v, id, input.Name, input.Description)
+	if err != nil {
+		return nil, err
+	}
+	return toSpace(s), nil
+}
+
+// DeleteSpace is the resolver for the deleteSpace field.
+func (r *mutationResolver) DeleteSpace(ctx context.Context, id string) (string, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return "", err
+	}
+	raw, err := rawID(kindSpace, id)
+	if err != nil {
+		return "", err
+	}
+	return id, r.Access.DeleteSpace(ctx, v, raw)
+}
+
+// GrantSpaceAccess is the resolver for the grantSpaceAccess field.
+func (r *mutationResolver) GrantSpaceAccess(ctx context.Context, input model.SpaceAccessInput) (*model.SpaceGrant, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	space, err := rawID(kindSpace, input.SpaceID)
+	if err != nil {
+		return nil, err
+	}
+	typ, principal, err := principalOf(input.PrincipalID)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.Access.GrantAccess(ctx, v, space, typ, principal, fromSpaceRole(input.Role))
+	if err != nil {
+		return nil, err
+	}
+	return toGrant(g), nil
+}
+
+// RevokeSpaceAccess is the resolver for the revokeSpaceAccess field.
+func (r *mutationResolver) RevokeSpaceAccess(ctx context.Context, spaceID string, principalID string) (bool, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return false, err
+	}
+	space, err := rawID(kindSpace, spaceID)
+	if err != nil {
+		return false, err
+	}
+	typ, principal, err := principalOf(principalID)
+	if err != nil {
+		return false, err
+	}
+	return true, r.Access.RevokeAccess(ctx, v, space, typ, principal)
+}
+
+// SetUserRole is the resolver for the setUserRole field.
+func (r *mutationResolver) SetUserRole(ctx context.Context, userID string, roleID string) (*model.User, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rawID(kindUser, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Access.SetUserRole(ctx, v, raw, roleID); err != nil {
+		return nil, err
+	}
+	load(ctx).rolesOfUser.Clear(raw)
+	return notNil(r.userByRawID(ctx, raw))
+}
+
+// CreateRole is the resolver for the createRole field.
+func (r *mutationResolver) CreateRole(ctx context.Context, name string, permissions []model.Permission) (*model.Role, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	role, err := r.Access.CreateRole(ctx, v, name, fromPermissions(permissions))
+	if err != nil {
+		return nil, err
+	}
+	return toRole(role), nil
+}
+
+// UpdateRole is the resolver for the updateRole field.
+func (r *mutationResolver) UpdateRole(ctx context.Context, id string, name *string, permissions []model.Permission) (*model.Role, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var perms *[]access.Permission
+	if permissions != nil {
+		ps := fromPermissions(permissions)
+		perms = &ps
+	}
+	role, err := r.Access.UpdateRole(ctx, v, id, name, perms)
+	if err != nil {
+		return nil, err
+	}
+	return toRole(role), nil
+}
+
+// DeleteRole is the resolver for the deleteRole field.
+func (r *mutationResolver) DeleteRole(ctx context.Context, id string) (string, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return "", err
+	}
+	return id, r.Access.DeleteRole(ctx, v, id)
+}
+
+// MapGroupToRole is the resolver for the mapGroupToRole field.
+func (r *mutationResolver) MapGroupToRole(ctx context.Context, groupID string, roleID string) (*model.RoleMapping, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	group, err := rawID(kindGroup, groupID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Access.MapGroupToRole(ctx, v, group, roleID); err != nil {
+		return nil, err
+	}
+	ms, err := r.Access.RoleMappings(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.GroupID == group && m.Role.ID == roleID {
+			return &model.RoleMapping{Role: toRole(m.Role), GroupRawID: m.GroupID}, nil
+		}
+	}
+	return nil, apperr.NotFound("the mapping was not found after it was made")
+}
+
+// UnmapGroupRole is the resolver for the unmapGroupRole field.
+func (r *mutationResolver) UnmapGroupRole(ctx context.Context, groupID string, roleID string) (bool, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return false, err
+	}
+	group, err := rawID(kindGroup, groupID)
+	if err != nil {
+		return false, err
+	}
+	return true, r.Access.UnmapGroupRole(ctx, v, group, roleID)
+}
+
+// UpdateTenantSettings is the resolver for the updateTenantSettings field.
+func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model.TenantSettingsInput) (*model.Tenant, error) {
+	v, err := r.require(ctx, access.PermManageCompanySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := tenancy.SettingsPatch{Name: input.Name, JITProvisioning: input.JitProvisioning, IdPInitiatedSSO: input.IdpInitiatedSso,
+		SessionIdleTimeout: seconds(input.SessionIdleTimeoutSeconds), SessionMaxLifetime: seconds(input.SessionMaxLifetimeSeconds)}
+	if input.ProvisioningMode != nil {
+		m := tenancy.ProvisioningMode(strings.ToLower(string(*input.ProvisioningMode)))
+		p.ProvisioningMode = &m
+	}
+	t, err := r.Tenancy.UpdateSettings(ctx, v.TenantID, p)
+	if err != nil {
+		return nil, err
+	}
+	load(ctx).tenant.Clear(v.TenantID)
+	return toTenant(t), nil
+}
+
+// ConfigureSaml is the resolver for the configureSAML field.
+func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.ConfigureSAMLInput) (*model.SAMLConnection, error) {
+	v, err := r.require(ctx, access.PermManageCompanySettings)
+	if err != nil {
+		return nil, err
+	}
+	in := tenancy.SAMLConfigInput{MetadataXML: []byte(input.MetadataXML), SignRequests: input.SignRequests}
+	if input.EmailAttribute != nil || input.GivenNameAttribute != nil || input.FamilyNameAttribute != nil || input.GroupsAttribute != nil {
+		in.Attributes = &tenancy.SAMLAttributeMap{Email: deref(input.EmailAttribute), GivenName: deref(input.GivenNameAttribute),
+			FamilyName: deref(input.FamilyNameAttribute), Groups: deref(input.GroupsAttribute)}
+	}
+	c, err := r.Tenancy.ConfigureSAML(ctx, v.TenantID, in)
+	if err != nil {
+		return nil, err
+	}
+	return toSAMLConnection(c, time.Now())
+}
+
+// IssueSCIMToken is the resolver for the issueSCIMToken field.
+func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expiresInSeconds *int) (*model.IssuedSCIMToken, error) {
+	v, err := r.require(ctx, access.PermManageCompanySettings)
+	if err != nil {
+		return nil, err
+	}
+	var ttl time.Duration
+	if expiresInSeconds != nil {
+		if *expiresInSeconds < 60 {
+			return nil, apperr.Invalid("expiresInSeconds must be at least 60, or left out for a token that does not expire")
+		}
+		ttl = time.Duration(*expiresInSeconds) * time.Second
+	}
+	it, err := r.Tenancy.IssueSCIMToken(ctx, v.TenantID, name, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &model.IssuedSCIMToken{Token: toSCIMToken(it.Token, time.Now()), Secret: it.Secret, ScimBaseURL: r.PublicURL + "/scim/v2"}, nil
+}
+
+// RevokeSCIMToken is the resolver for the revokeSCIMToken field.
+func (r *mutationResolver) RevokeSCIMToken(ctx context.Context, id string) (bool, error) {
+	v, err := r.require(ctx, access.PermManageCompanySettings)
+	if err != nil {
+		return false, err
+	}
+	return true, r.Tenancy.RevokeSCIMToken(ctx, v.TenantID, id)
+}
+
+// RevokeUserSessions is the resolver for the revokeUserSessions field.
+func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
+	v, err := r.require(ctx, access.PermManageUsers)
+	if err != nil {
+		return 0, err
+	}
+	raw, err := rawID(kindUser, userID)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := r.Identity.GetUser(ctx, v.TenantID, raw); err != nil {
+		return 0, err
+	}
+	return r.Sessions.RevokeUser(ctx, v.TenantID, raw)
+}
+
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
+	p := requestFrom(ctx).principal
+	if p == nil {
+		return false, apperr.Unauthenticated("there is no session to end")
+	}
+	return true, r.Sessions.End(ctx, p.TenantID, p.SessionID)
+}
+
+// CreateUser is the resolver for the createUser field.
+func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*model.User, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := identity.User{UserName: input.UserName, GivenName: deref(input.GivenName), FamilyName: deref(input.FamilyName),
+		DisplayName: deref(input.DisplayName), Active: true}
+	if e := deref(input.Email); e != "" {
+		u.Values = []identity.Value{{Attr: identity.AttrEmails, Value: e, Type: "work", Primary: true}}
+	}
+	created, err := r.Access.CreateUser(ctx, v, u)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	return toUser(created, mode), err
+}
+
+// UpdateUser is the resolver for the updateUser field.
+func (r *mutationResolver) UpdateUser(ctx context.Context, input model.UpdateUserInput) (*model.User, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rawID(kindUser, input.ID)
+	if err != nil {
+		return nil, err
+	}
+	ifVersion, err := parseVersion(input.IfVersion)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.Access.UpdateUser(ctx, v, raw, ifVersion, func(u *identity.User) error {
+		set(&u.UserName, input.UserName)
+		set(&u.GivenName, input.GivenName)
+		set(&u.FamilyName, input.FamilyName)
+		set(&u.DisplayName, input.DisplayName)
+		if input.Email != nil {
+			setPrimaryEmail(u, *input.Email)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	return toUser(u, mode), err
+}
+
+// DeactivateUser is the resolver for the deactivateUser field.
+func (r *mutationResolver) DeactivateUser(ctx context.Context, id string) (*model.User, error) {
+	return r.setActive(ctx, id, false)
+}
+
+// ReactivateUser is the resolver for the reactivateUser field.
+func (r *mutationResolver) ReactivateUser(ctx context.Context, id string) (*model.User, error) {
+	return r.setActive(ctx, id, true)
+}
+
+// CreateGroup is the resolver for the createGroup field.
+func (r *mutationResolver) CreateGroup(ctx context.Context, input model.CreateGroupInput) (*model.Group, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	members, err := rawIDs(kindUser, input.MemberIds)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.Access.CreateGroupAs(ctx, v, input.DisplayName, members)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	return toGroup(g, mode), err
+}
+
+// UpdateGroup is the resolver for the updateGroup field.
+func (r *mutationResolver) UpdateGroup(ctx context.Context, input model.UpdateGroupInput) (*model.Group, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rawID(kindGroup, input.ID)
+	if err != nil {
+		return nil, err
+	}
+	add, err := rawIDs(kindUser, input.AddMemberIds)
+	if err != nil {
+		return nil, err
+	}
+	remove, err := rawIDs(kindUser, input.RemoveMemberIds)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.Access.UpdateGroupAs(ctx, v, raw, input.DisplayName, add, remove)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	return toGroup(g, mode), err
+}
+
+// DeleteGroup is the resolver for the deleteGroup field.
+func (r *mutationResolver) DeleteGroup(ctx context.Context, id string) (string, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return "", err
+	}
+	raw, err := rawID(kindGroup, id)
+	if err != nil {
+		return "", err
+	}
+	return id, r.Access.DeleteGroupAs(ctx, v, raw)
+}
 
 // OrganizationForEmail is the resolver for the organizationForEmail field.
 func (r *queryResolver) OrganizationForEmail(ctx context.Context, email string) (*model.PublicOrganization, error) {
@@ -24,7 +458,510 @@ func (r *queryResolver) OrganizationForEmail(ctx context.Context, email string) 
 	return &model.PublicOrganization{Slug: t.Slug, Name: t.Name}, nil
 }
 
+// Viewer is the resolver for the viewer field.
+func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
+	return &model.Viewer{}, nil
+}
+
+// Tenant is the resolver for the tenant field.
+func (r *queryResolver) Tenant(ctx context.Context) (*model.Tenant, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.tenantOf(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return toTenant(t), nil
+}
+
+// Users is the resolver for the users field.
+func (r *queryResolver) Users(ctx context.Context, filter *model.UserFilter, first *int, after *string) (*model.UserConnection, error) {
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := afterCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := identity.UserPage{After: cur, First: n}
+	if filter != nil {
+		p.Search, p.Active = deref(filter.Search), filter.Active
+		if filter.GroupID != nil {
+			group, err := rawID(kindGroup, *filter.GroupID)
+			if err != nil {
+				return nil, err
+			}
+			p.InIDs = r.Access.MemberUserIDs(v.TenantID, group)
+		}
+	}
+	users, more, err := r.Identity.PageUsers(ctx, v.TenantID, p)
+	if err != nil {
+		return nil, err
+	}
+	return userConnection(ctx, users, more, mode), nil
+}
+
+// User is the resolver for the user field.
+func (r *queryResolver) User(ctx context.Context, id string) (*model.User, error) {
+	raw, err := rawID(kindUser, id)
+	if err != nil {
+		return nil, nil
+	}
+	return r.userByRawID(ctx, raw)
+}
+
+// Groups is the resolver for the groups field.
+func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (*model.GroupConnection, error) {
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := afterCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.requireGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gs, more, err := r.Access.PageGroups(ctx, v.TenantID, cur, n)
+	if err != nil {
+		return nil, err
+	}
+	return groupConnection(gs, more, mode), nil
+}
+
+// Group is the resolver for the group field.
+func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, error) {
+	if _, err := r.requireGroups(ctx); err != nil {
+		return nil, err
+	}
+	raw, err := rawID(kindGroup, id)
+	if err != nil {
+		return nil, nil
+	}
+	return r.groupByRawID(ctx, raw)
+}
+
+// Spaces is the resolver for the spaces field.
+func (r *queryResolver) Spaces(ctx context.Context, first *int, after *string) (*model.SpaceConnection, error) {
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := afterCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ss, more, err := r.Access.ListSpaces(ctx, v, cur, n)
+	if err != nil {
+		return nil, err
+	}
+	return spaceConnection(ss, more), nil
+}
+
+// Space is the resolver for the space field.
+func (r *queryResolver) Space(ctx context.Context, id string) (*model.Space, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rawID(kindSpace, id)
+	if err != nil {
+		return nil, nil
+	}
+	s, err := r.Access.Space(ctx, v, raw)
+	if apperr.Is(err, apperr.KindNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toSpace(s), nil
+}
+
+// Roles is the resolver for the roles field.
+func (r *queryResolver) Roles(ctx context.Context) ([]*model.Role, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := r.Access.ListRoles(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Role, len(rs))
+	for i, role := range rs {
+		out[i] = toRole(role)
+	}
+	return out, nil
+}
+
+// RoleMappings is the resolver for the roleMappings field.
+func (r *queryResolver) RoleMappings(ctx context.Context) ([]*model.RoleMapping, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := r.Access.RoleMappings(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.RoleMapping, len(ms))
+	for i, m := range ms {
+		out[i] = &model.RoleMapping{Role: toRole(m.Role), GroupRawID: m.GroupID}
+	}
+	return out, nil
+}
+
+// Node is the resolver for the node field.
+func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	kind, raw, ok := parseGlobalID(id)
+	if !ok {
+		return nil, nil
+	}
+	var node model.Node
+	var err error
+	switch kind {
+	case kindUser:
+		var u *model.User
+		if u, err = r.userByRawID(ctx, raw); u != nil {
+			node = u
+		}
+	case kindGroup:
+		var g *model.Group
+		if g, err = r.Group(ctx, id); g != nil {
+			node = g
+		}
+	case kindSpace:
+		var s *model.Space
+		if s, err = r.Space(ctx, id); s != nil {
+			node = s
+		}
+	case kindTenant:
+		var t *model.Tenant
+		if t, err = r.Tenant(ctx); t != nil && t.RawID == raw {
+			node = t
+		}
+	}
+	return node, err
+}
+
+// Group is the resolver for the group field.
+func (r *roleAssignmentResolver) Group(ctx context.Context, obj *model.RoleAssignment) (*model.Group, error) {
+	return r.groupByRawID(ctx, obj.GroupRawID)
+}
+
+// Group is the resolver for the group field.
+func (r *roleMappingResolver) Group(ctx context.Context, obj *model.RoleMapping) (*model.Group, error) {
+	return notNil(r.groupByRawID(ctx, obj.GroupRawID))
+}
+
+// Grants is the resolver for the grants field.
+func (r *spaceResolver) Grants(ctx context.Context, obj *model.Space) ([]*model.SpaceGrant, error) {
+	gs, err := load(ctx).grantsOfSpace.Load(ctx, obj.RawID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.SpaceGrant, len(gs))
+	for i, g := range gs {
+		out[i] = toGrant(g)
+	}
+	return out, nil
+}
+
+// EffectiveMembers is the resolver for the effectiveMembers field.
+func (r *spaceResolver) EffectiveMembers(ctx context.Context, obj *model.Space) ([]*model.SpaceMember, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := r.Access.EffectiveMembers(ctx, v, obj.RawID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.SpaceMember, len(ms))
+	for i, m := range ms {
+		out[i] = &model.SpaceMember{Role: toSpaceRole(m.Role), Sources: toSources(m.Sources), UserRawID: m.UserID}
+	}
+	return out, nil
+}
+
+// ViewerRole is the resolver for the viewerRole field.
+func (r *spaceResolver) ViewerRole(ctx context.Context, obj *model.Space) (*model.SpaceRole, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	access, err := load(ctx).spacesOfUser.Load(ctx, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range access {
+		if a.SpaceID == obj.RawID {
+			role := toSpaceRole(a.Role)
+			return &role, nil
+		}
+	}
+	return nil, nil
+}
+
+// Space is the resolver for the space field.
+func (r *spaceAccessResolver) Space(ctx context.Context, obj *model.SpaceAccess) (*model.Space, error) {
+	return notNil(r.spaceByRawID(ctx, obj.SpaceRawID))
+}
+
+// Space is the resolver for the space field.
+func (r *spaceGrantResolver) Space(ctx context.Context, obj *model.SpaceGrant) (*model.Space, error) {
+	return notNil(r.spaceByRawID(ctx, obj.SpaceRawID))
+}
+
+// Principal is the resolver for the principal field.
+func (r *spaceGrantResolver) Principal(ctx context.Context, obj *model.SpaceGrant) (model.Principal, error) {
+	if obj.PrincipalType == "group" {
+		g, err := notNil(r.groupByRawID(ctx, obj.PrincipalRawID))
+		if err != nil {
+			return nil, err
+		}
+		return g, nil
+	}
+	u, err := notNil(r.userByRawID(ctx, obj.PrincipalRawID))
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// User is the resolver for the user field.
+func (r *spaceMemberResolver) User(ctx context.Context, obj *model.SpaceMember) (*model.User, error) {
+	return notNil(r.userByRawID(ctx, obj.UserRawID))
+}
+
+// ServiceProvider is the resolver for the serviceProvider field.
+func (r *tenantResolver) ServiceProvider(ctx context.Context, obj *model.Tenant) (*model.ServiceProvider, error) {
+	p := tenancy.SAMLPaths(obj.Slug)
+	return &model.ServiceProvider{EntityID: r.PublicURL + p.EntityID, AcsURL: r.PublicURL + p.ACS,
+		MetadataURL: r.PublicURL + p.Metadata, LoginURL: r.PublicURL + p.Login}, nil
+}
+
+// SamlConnection is the resolver for the samlConnection field.
+func (r *tenantResolver) SamlConnection(ctx context.Context, obj *model.Tenant) (*model.SAMLConnection, error) {
+	v, err := r.require(ctx, access.PermManageCompanySettings)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.Tenancy.SAMLConnection(ctx, v.TenantID)
+	if apperr.Is(err, apperr.KindNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toSAMLConnection(c, time.Now())
+}
+
+// ScimTokens is the resolver for the scimTokens field.
+func (r *tenantResolver) ScimTokens(ctx context.Context, obj *model.Tenant) ([]*model.SCIMToken, error) {
+	v, err := r.require(ctx, access.PermManageCompanySettings)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := r.Tenancy.ListSCIMTokens(ctx, v.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]*model.SCIMToken, len(ts))
+	for i, t := range ts {
+		out[i] = toSCIMToken(t, now)
+	}
+	return out, nil
+}
+
+// Groups is the resolver for the groups field.
+func (r *userResolver) Groups(ctx context.Context, obj *model.User) ([]*model.Group, error) {
+	refs, err := load(ctx).groupsOfUser.Load(ctx, obj.RawID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Group, 0, len(refs))
+	for _, ref := range refs {
+		g, err := r.groupByRawID(ctx, ref.ID)
+		if err != nil {
+			return nil, err
+		}
+		if g != nil {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// Roles is the resolver for the roles field.
+func (r *userResolver) Roles(ctx context.Context, obj *model.User) ([]*model.RoleAssignment, error) {
+	as, err := load(ctx).rolesOfUser.Load(ctx, obj.RawID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.RoleAssignment, len(as))
+	for i, a := range as {
+		out[i] = toRoleAssignment(a)
+	}
+	return out, nil
+}
+
+// EffectiveSpaces is the resolver for the effectiveSpaces field.
+func (r *userResolver) EffectiveSpaces(ctx context.Context, obj *model.User) ([]*model.SpaceAccess, error) {
+	as, err := load(ctx).spacesOfUser.Load(ctx, obj.RawID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.SpaceAccess, len(as))
+	for i, a := range as {
+		out[i] = &model.SpaceAccess{Role: toSpaceRole(a.Role), Sources: toSources(a.Sources), SpaceRawID: a.SpaceID}
+	}
+	return out, nil
+}
+
+// User is the resolver for the user field.
+func (r *viewerResolver) User(ctx context.Context, obj *model.Viewer) (*model.User, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return notNil(r.userByRawID(ctx, v.UserID))
+}
+
+// Tenant is the resolver for the tenant field.
+func (r *viewerResolver) Tenant(ctx context.Context, obj *model.Viewer) (*model.Tenant, error) {
+	return r.Query().Tenant(ctx)
+}
+
+// Permissions is the resolver for the permissions field.
+func (r *viewerResolver) Permissions(ctx context.Context, obj *model.Viewer) ([]model.Permission, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return toPermissions(v.Permissions), nil
+}
+
+// Roles is the resolver for the roles field.
+func (r *viewerResolver) Roles(ctx context.Context, obj *model.Viewer) ([]*model.RoleAssignment, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.RoleAssignment, len(v.Roles))
+	for i, a := range v.Roles {
+		out[i] = toRoleAssignment(a)
+	}
+	return out, nil
+}
+
+// Session is the resolver for the session field.
+func (r *viewerResolver) Session(ctx context.Context, obj *model.Viewer) (*model.Session, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Resolver.Sessions.Session(ctx, v.TenantID, v.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	return toSession(s, v.SessionID), nil
+}
+
+// Sessions is the resolver for the sessions field.
+func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]*model.Session, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := r.Resolver.Sessions.ListForUser(ctx, v.TenantID, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Session, len(ss))
+	for i, s := range ss {
+		out[i] = toSession(s, v.SessionID)
+	}
+	return out, nil
+}
+
+// AccessSource returns AccessSourceResolver implementation.
+func (r *Resolver) AccessSource() AccessSourceResolver { return &accessSourceResolver{r} }
+
+// Group returns GroupResolver implementation.
+func (r *Resolver) Group() GroupResolver { return &groupResolver{r} }
+
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+// RoleAssignment returns RoleAssignmentResolver implementation.
+func (r *Resolver) RoleAssignment() RoleAssignmentResolver { return &roleAssignmentResolver{r} }
+
+// RoleMapping returns RoleMappingResolver implementation.
+func (r *Resolver) RoleMapping() RoleMappingResolver { return &roleMappingResolver{r} }
+
+// Space returns SpaceResolver implementation.
+func (r *Resolver) Space() SpaceResolver { return &spaceResolver{r} }
+
+// SpaceAccess returns SpaceAccessResolver implementation.
+func (r *Resolver) SpaceAccess() SpaceAccessResolver { return &spaceAccessResolver{r} }
+
+// SpaceGrant returns SpaceGrantResolver implementation.
+func (r *Resolver) SpaceGrant() SpaceGrantResolver { return &spaceGrantResolver{r} }
+
+// SpaceMember returns SpaceMemberResolver implementation.
+func (r *Resolver) SpaceMember() SpaceMemberResolver { return &spaceMemberResolver{r} }
+
+// Tenant returns TenantResolver implementation.
+func (r *Resolver) Tenant() TenantResolver { return &tenantResolver{r} }
+
+// User returns UserResolver implementation.
+func (r *Resolver) User() UserResolver { return &userResolver{r} }
+
+// Viewer returns ViewerResolver implementation.
+func (r *Resolver) Viewer() ViewerResolver { return &viewerResolver{r} }
+
+type (
+	accessSourceResolver   struct{ *Resolver }
+	groupResolver          struct{ *Resolver }
+	mutationResolver       struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+	roleAssignmentResolver struct{ *Resolver }
+	roleMappingResolver    struct{ *Resolver }
+	spaceResolver          struct{ *Resolver }
+	spaceAccessResolver    struct{ *Resolver }
+	spaceGrantResolver     struct{ *Resolver }
+	spaceMemberResolver    struct{ *Resolver }
+	tenantResolver         struct{ *Resolver }
+	userResolver           struct{ *Resolver }
+	viewerResolver         struct{ *Resolver }
+)

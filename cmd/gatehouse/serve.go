@@ -119,7 +119,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ids := identity.New(bdb, clk, auditLog, c, log)
 	s := &server{cfg: cfg, log: log, db: bdb, cache: c, clock: clk, audit: auditLog, tenancy: ten, identity: ids, keys: keyStore,
 		sessions: ids.Sessions(keyStore, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}),
-		access:   access.New(bdb, clk, auditLog, ids)}
+		access:   access.New(bdb, clk, auditLog, ids, access.WithTenancy(ten))}
 	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatching()
 	ids.WatchEndedSessions(watchCtx)
@@ -202,8 +202,9 @@ func (s *server) routes() (http.Handler, error) {
 	for _, p := range sso.Routes {
 		mux.Handle(p, ssoHandler)
 	}
-	mux.Handle("POST /graphql", graph.NewHandler(&graph.Resolver{Tenancy: s.tenancy},
-		graph.HandlerConfig{Introspection: s.cfg.GraphQLIntrospection}, s.log))
+	mux.Handle("/graphql", graph.NewHandler(&graph.Resolver{Tenancy: s.tenancy, Identity: s.identity, Sessions: s.sessions,
+		Access: s.access, PublicURL: s.cfg.PublicURL.String()},
+		graph.HandlerConfig{Introspection: s.cfg.GraphQLIntrospection, GraphiQL: s.cfg.GraphiQL}, s.log, ssoHandler))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

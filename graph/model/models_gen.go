@@ -2,6 +2,92 @@
 
 package model
 
+import (
+	"time"
+)
+
+// Anything with a global id; `node(id)` fetches it.
+type Node interface {
+	IsNode()
+	// Opaque global id.
+	GetID() string
+}
+
+// A user or a group.
+type Principal interface {
+	IsPrincipal()
+}
+
+// An X.509 certificate, as admins compare them.
+type Certificate struct {
+	Subject           string    `json:"subject"`
+	Sha256Fingerprint string    `json:"sha256Fingerprint"`
+	NotAfter          time.Time `json:"notAfter"`
+	Expired           bool      `json:"expired"`
+}
+
+type ConfigureSAMLInput struct {
+	// The IdP's federation metadata XML (Entra: Federation Metadata XML; Okta: IdP metadata).
+	MetadataXML string `json:"metadataXml"`
+	// Attribute names; omit to keep the current (or default) mapping.
+	EmailAttribute      *string `json:"emailAttribute,omitempty"`
+	GivenNameAttribute  *string `json:"givenNameAttribute,omitempty"`
+	FamilyNameAttribute *string `json:"familyNameAttribute,omitempty"`
+	GroupsAttribute     *string `json:"groupsAttribute,omitempty"`
+	// Sign AuthnRequests.
+	SignRequests *bool `json:"signRequests,omitempty"`
+}
+
+type CreateGroupInput struct {
+	DisplayName string `json:"displayName"`
+	// User ids.
+	MemberIds []string `json:"memberIds,omitempty"`
+}
+
+type CreateSpaceInput struct {
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
+}
+
+type CreateUserInput struct {
+	UserName    string  `json:"userName"`
+	Email       *string `json:"email,omitempty"`
+	GivenName   *string `json:"givenName,omitempty"`
+	FamilyName  *string `json:"familyName,omitempty"`
+	DisplayName *string `json:"displayName,omitempty"`
+}
+
+type GroupConnection struct {
+	Edges    []*GroupEdge `json:"edges"`
+	Nodes    []*Group     `json:"nodes"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type GroupEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Group `json:"node"`
+}
+
+// A newly issued SCIM token with its secret.
+type IssuedSCIMToken struct {
+	Token *SCIMToken `json:"token"`
+	// The bearer token. Shown only now; Gatehouse keeps only its hash.
+	Secret string `json:"secret"`
+	// The SCIM base URL to give the IdP with it.
+	ScimBaseURL string `json:"scimBaseUrl"`
+}
+
+type Mutation struct {
+}
+
+// Where a connection page ends.
+type PageInfo struct {
+	// True when another page follows; fetch it with `after: endCursor`.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the last item of this page; null on an empty page.
+	EndCursor *string `json:"endCursor,omitempty"`
+}
+
 // What anyone may know about an organisation: enough to route a sign-in.
 type PublicOrganization struct {
 	// The organisation's URL slug, e.g. acme (used in /saml/{slug}/login).
@@ -10,9 +96,164 @@ type PublicOrganization struct {
 	Name string `json:"name"`
 }
 
-// The Gatehouse GraphQL API, for the SaaS front end.
-//
-// This first slice is the one query a sign-in page needs before anyone is signed in.
-// Users, groups, spaces and the rest arrive with the session layer (see the README).
 type Query struct {
+}
+
+// A company role: built-in (owner, admin, member) or custom.
+type Role struct {
+	// owner, admin, member, or the id of a custom role.
+	ID          string       `json:"id"`
+	Name        string       `json:"name"`
+	Permissions []Permission `json:"permissions"`
+	BuiltIn     bool         `json:"builtIn"`
+}
+
+// Attribute names read from assertions.
+type SAMLAttributes struct {
+	Email      string `json:"email"`
+	GivenName  string `json:"givenName"`
+	FamilyName string `json:"familyName"`
+	Groups     string `json:"groups"`
+}
+
+// An organisation's SAML identity provider.
+type SAMLConnection struct {
+	IdpEntityID string `json:"idpEntityId"`
+	SsoURL      string `json:"ssoUrl"`
+	// Single Logout URL of the IdP; empty when it has none.
+	SloURL       string `json:"sloUrl"`
+	NameIDFormat string `json:"nameIdFormat"`
+	// Every signing certificate trusted (two during a rollover).
+	Certificates []*Certificate `json:"certificates"`
+	// AuthnRequests are signed.
+	SignRequests bool `json:"signRequests"`
+	// Assertion attribute names used; empty means the built-in defaults.
+	Attributes *SAMLAttributes `json:"attributes"`
+	// The metadata URL it was fetched from, or empty when uploaded.
+	MetadataURL string `json:"metadataUrl"`
+	// Problems an admin should fix, e.g. an expired certificate.
+	Warnings  []string  `json:"warnings"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// A SCIM bearer token. The secret is shown only once, by issueSCIMToken.
+type SCIMToken struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// The last characters of the secret, to tell tokens apart.
+	Hint string `json:"hint"`
+	// active, expired or revoked.
+	State      string     `json:"state"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+}
+
+// The SAML service provider (Gatehouse) as the IdP must know it.
+type ServiceProvider struct {
+	// Entity ID / Identifier / Audience URI.
+	EntityID string `json:"entityId"`
+	// Assertion consumer service (Reply URL), HTTP-POST.
+	AcsURL string `json:"acsUrl"`
+	// SP metadata, for IdPs that import it.
+	MetadataURL string `json:"metadataUrl"`
+	// Where SP-initiated sign-in starts.
+	LoginURL string `json:"loginUrl"`
+}
+
+// A signed-in session.
+type Session struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"createdAt"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+	LastSeenAt time.Time `json:"lastSeenAt"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"userAgent"`
+	// True for the session of this request.
+	Current bool `json:"current"`
+}
+
+type SpaceAccessInput struct {
+	SpaceID string `json:"spaceId"`
+	// A user's or a group's id.
+	PrincipalID string    `json:"principalId"`
+	Role        SpaceRole `json:"role"`
+}
+
+type SpaceConnection struct {
+	Edges    []*SpaceEdge `json:"edges"`
+	Nodes    []*Space     `json:"nodes"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type SpaceEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Space `json:"node"`
+}
+
+// Sign-in settings of an organisation.
+type TenantSettings struct {
+	// Create unknown people at first sign-in when their email domain is verified.
+	JitProvisioning bool `json:"jitProvisioning"`
+	// Accept sign-ins started at the IdP (unsolicited SAML responses).
+	IdpInitiatedSso bool `json:"idpInitiatedSSO"`
+	// A session ends after this long without use.
+	SessionIdleTimeoutSeconds int `json:"sessionIdleTimeoutSeconds"`
+	// A session ends this long after sign-in, used or not.
+	SessionMaxLifetimeSeconds int `json:"sessionMaxLifetimeSeconds"`
+}
+
+type TenantSettingsInput struct {
+	Name                      *string           `json:"name,omitempty"`
+	ProvisioningMode          *ProvisioningMode `json:"provisioningMode,omitempty"`
+	JitProvisioning           *bool             `json:"jitProvisioning,omitempty"`
+	IdpInitiatedSso           *bool             `json:"idpInitiatedSSO,omitempty"`
+	SessionIdleTimeoutSeconds *int              `json:"sessionIdleTimeoutSeconds,omitempty"`
+	SessionMaxLifetimeSeconds *int              `json:"sessionMaxLifetimeSeconds,omitempty"`
+}
+
+type UpdateGroupInput struct {
+	ID          string  `json:"id"`
+	DisplayName *string `json:"displayName,omitempty"`
+	// User ids to add.
+	AddMemberIds []string `json:"addMemberIds,omitempty"`
+	// User ids to remove.
+	RemoveMemberIds []string `json:"removeMemberIds,omitempty"`
+}
+
+type UpdateSpaceInput struct {
+	ID          string  `json:"id"`
+	Name        *string `json:"name,omitempty"`
+	Description *string `json:"description,omitempty"`
+}
+
+type UpdateUserInput struct {
+	ID string `json:"id"`
+	// The version read; the update fails with PRECONDITION_FAILED if the user changed since.
+	IfVersion   *string `json:"ifVersion,omitempty"`
+	UserName    *string `json:"userName,omitempty"`
+	Email       *string `json:"email,omitempty"`
+	GivenName   *string `json:"givenName,omitempty"`
+	FamilyName  *string `json:"familyName,omitempty"`
+	DisplayName *string `json:"displayName,omitempty"`
+}
+
+type UserConnection struct {
+	Edges    []*UserEdge `json:"edges"`
+	Nodes    []*User     `json:"nodes"`
+	PageInfo *PageInfo   `json:"pageInfo"`
+}
+
+type UserEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *User  `json:"node"`
+}
+
+type UserFilter struct {
+	// Case-insensitive prefix of userName, display name or email.
+	Search *string `json:"search,omitempty"`
+	// Only active (true) or deactivated (false) users.
+	Active *bool `json:"active,omitempty"`
+	// Only direct members of this group.
+	GroupID *string `json:"groupId,omitempty"`
 }

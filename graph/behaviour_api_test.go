@@ -1,0 +1,191 @@
+package graph_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+// users(first: N) { groups { spaceGrants { space } } effectiveSpaces roles } runs the
+// same number of SQL statements for 10 users as for 100: every list field is batched.
+func TestDataloaderQueryCount(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
+		ctx := context.Background()
+		op := access.OperatorViewer(o.tenant.ID)
+		var all []string
+		for i := range 100 {
+			o.add(a, fmt.Sprintf("p%03d", i))
+			all = append(all, o.ids[fmt.Sprintf("p%03d", i)])
+		}
+		for i := range 5 {
+			g, err := a.access.CreateGroupAs(ctx, op, fmt.Sprintf("team %d", i), all[i*20:(i+1)*20])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := a.access.CreateSpace(ctx, op, fmt.Sprintf("space %d", i), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.access.GrantAccess(ctx, op, s.ID, "group", g.ID, access.SpaceRole("editor")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.access.GrantAccess(ctx, op, s.ID, "user", all[i], access.SpaceRole("manager")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q := `query($n: Int) { users(first: $n) { nodes { userName groups { displayName spaceGrants { role space { name } } }
+			effectiveSpaces { role space { name } sources { kind group { displayName } } } roles { role { name } } } } }`
+		count := func(n int) int64 {
+			before := a.queries.Load()
+			d := a.must(o.tokens["member"], q, map[string]any{"n": n})
+			if got := len(dig(d, "users.nodes").([]any)); got != n {
+				t.Fatalf("got %d users, want %d", got, n)
+			}
+			return a.queries.Load() - before
+		}
+		// 13 statements when every batch gathers all its keys: the viewer (3), the
+		// tenant, the page (users, their values), one per per-user field (groups, roles
+		// twice, effective spaces) and one per object loader (groups, grants, spaces).
+		// Groups and spaces are reached along two paths each, so a loader may run twice
+		// when those paths finish apart; 16 allows for that. Unbatched, 100 users would
+		// cost several hundred.
+		const bound = 16
+		small, large := count(10), count(100)
+		t.Logf("SQL statements: %d for 10 users, %d for 100", small, large)
+		if large > bound || small > bound {
+			t.Fatalf("%d statements for 100 users and %d for 10; the bound is %d whatever the page size", large, small, bound)
+		}
+	})
+}
+
+// Limits and protocol: depth, persisted queries, anonymous access, CSRF, revoked sessions.
+func TestRequestRules(t *testing.T) {
+	a := newAPI(t, testenv.SQLite(t))
+	o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
+	tok := o.tokens["member"]
+
+	if r := a.gql("", `{ viewer { user { id } } }`, nil); r.code() != "UNAUTHENTICATED" {
+		t.Fatalf("anonymous viewer: %+v", r.Errors)
+	}
+	if r := a.gql("", `{ organizationForEmail(email: "a@b.co") { slug } }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("anonymous home-realm discovery: %+v", r.Errors)
+	}
+	if r := a.gql("not-a-token", `{ organizationForEmail(email: "a@b.co") { slug } }`, nil); r.Status != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" {
+		t.Fatalf("a bad token is refused even for public fields: %d %+v", r.Status, r.Errors)
+	}
+
+	deep := `{ viewer { user { groups { members { nodes { groups { members { nodes { groups { members { nodes { groups { displayName } } } } } } } } } } } } }`
+	if r := a.gql(tok, deep, nil); r.code() != "DEPTH_LIMIT_EXCEEDED" {
+		t.Fatalf("deep query: %+v", r.Errors)
+	}
+
+	// Automatic persisted queries: the hash alone is unknown first, then known.
+	q := `{ viewer { user { userName } } }`
+	sum := sha256.Sum256([]byte(q))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	send := func(body map[string]any) result {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, a.srv.URL, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return a.do(req)
+	}
+	if r := send(map[string]any{"extensions": ext}); r.code() != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("unknown persisted query: %+v", r.Errors)
+	}
+	if r := send(map[string]any{"query": q, "extensions": ext}); len(r.Errors) > 0 {
+		t.Fatalf("registering a persisted query: %+v", r.Errors)
+	}
+	if r := send(map[string]any{"extensions": ext}); len(r.Errors) > 0 || dig(r.Data, "viewer.user.userName") != "member@acme.test" {
+		t.Fatalf("persisted query by hash: %+v %v", r.Errors, r.Data)
+	}
+
+	// A cookie-authenticated request must come from our origin.
+	cookie := func(origin string) result {
+		req, _ := http.NewRequest(http.MethodPost, a.srv.URL, strings.NewReader(`{"query":"{ viewer { user { id } } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: tok})
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		return a.do(req)
+	}
+	if r := cookie(""); r.Status != http.StatusForbidden || r.code() != "FORBIDDEN" {
+		t.Fatalf("cookie without Origin: %d %+v", r.Status, r.Errors)
+	}
+	if r := cookie("https://evil.test"); r.Status != http.StatusForbidden {
+		t.Fatalf("cookie from another origin: %d %+v", r.Status, r.Errors)
+	}
+	if r := cookie(a.srv.URL); len(r.Errors) > 0 {
+		t.Fatalf("cookie from our origin: %+v", r.Errors)
+	}
+
+	// GraphiQL is off here: GET is refused with a GraphQL error.
+	res, err := http.Get(a.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET with GraphiQL off: %s", res.Status)
+	}
+
+	// logout ends the session of the request; the token is refused afterwards.
+	if d := a.must(tok, `mutation { logout }`, nil); d["logout"] != true {
+		t.Fatalf("logout: %v", d)
+	}
+	if r := a.gql(tok, `{ viewer { user { id } } }`, nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("after logout: %d %+v", r.Status, r.Errors)
+	}
+}
+
+// Space access follows group membership at once: taking someone out of a group (the
+// module call SCIM PATCH makes) takes away the access that came through it on the very
+// next request, and deleting the group does too.
+func TestAccessFollowsGroups(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningSCIM, tenancy.FeatureUserGroups)
+		ctx := context.Background()
+		op := access.OperatorViewer(o.tenant.ID)
+		g, err := a.access.CreateGroup(ctx, o.tenant.ID, access.Group{DisplayName: "Design"}, []string{o.ids["member"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := a.access.CreateSpace(ctx, op, "Brand", "")
+		if _, err := a.access.GrantAccess(ctx, op, s.ID, "group", g.ID, access.SpaceRole("editor")); err != nil {
+			t.Fatal(err)
+		}
+		q := `{ viewer { user { effectiveSpaces { role space { name } } } } spaces { nodes { name } } }`
+		d := a.must(o.tokens["member"], q, nil)
+		if dig(d, "viewer.user.effectiveSpaces.0.space.name") != "Brand" || dig(d, "spaces.nodes.0.name") != "Brand" {
+			t.Fatalf("through the group: %v", d)
+		}
+		if _, err := a.access.UpdateGroup(ctx, o.tenant.ID, g.ID, 0, func(*access.Group) (access.MemberChange, error) {
+			return access.MemberChange{Remove: []string{o.ids["member"]}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		d = a.must(o.tokens["member"], q, nil)
+		if n := len(dig(d, "viewer.user.effectiveSpaces").([]any)); n != 0 || len(dig(d, "spaces.nodes").([]any)) != 0 {
+			t.Fatalf("after removal from the group the space is still there: %v", d)
+		}
+		if _, ok, _ := a.access.SpaceAccess(ctx, o.tenant.ID, o.ids["member"], s.ID); ok {
+			t.Fatal("SpaceAccess still grants access")
+		}
+	})
+}

@@ -1,0 +1,4 @@
+package graph
+
+// GlobalID lets the black-box tests build ids the way clients receive them.
+var GlobalID = globalID

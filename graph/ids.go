@@ -1,0 +1,65 @@
+package graph
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+)
+
+// Global ids are opaque to clients: base64url("Kind:rawID"). A malformed id, or one of
+// the wrong kind, is simply not found — exactly like an id of another tenant.
+const (
+	kindUser   = "User"
+	kindGroup  = "Group"
+	kindSpace  = "Space"
+	kindTenant = "Tenant"
+)
+
+func globalID(kind, raw string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + raw))
+}
+
+// parseGlobalID returns the kind and raw id of a global id.
+func parseGlobalID(id string) (kind, raw string, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		return "", "", false
+	}
+	kind, raw, ok = strings.Cut(string(b), ":")
+	return kind, raw, ok && raw != ""
+}
+
+// rawID returns the raw id of a global id of the wanted kind.
+func rawID(kind, id string) (string, error) {
+	k, raw, ok := parseGlobalID(id)
+	if !ok || k != kind {
+		return "", apperr.NotFound("no %s with id %q", strings.ToLower(kind), id)
+	}
+	return raw, nil
+}
+
+// Cursors are opaque too: base64url of the last raw id of a page (keyset paging).
+func cursorOf(raw string) string { return base64.RawURLEncoding.EncodeToString([]byte("c:" + raw)) }
+
+func afterCursor(after *string) (string, error) {
+	if after == nil || *after == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(*after)
+	if err != nil || !strings.HasPrefix(string(b), "c:") || len(b) < 3 {
+		return "", apperr.Invalid("the cursor %q is not valid: pass pageInfo.endCursor of the previous page", *after)
+	}
+	return string(b[2:]), nil
+}
+
+// pageSize clamps `first` to 1..100 (default 50), and refuses nonsense.
+func pageSize(first *int) (int, error) {
+	if first == nil {
+		return 50, nil
+	}
+	if *first < 1 || *first > 100 {
+		return 0, apperr.Invalid("first must be between 1 and 100, got %d", *first)
+	}
+	return *first, nil
+}

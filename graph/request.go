@@ -1,0 +1,61 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+)
+
+// Authenticator resolves a request's credential. ok is false when there is none (the
+// request is anonymous); an error means a credential was there and is not acceptable.
+type Authenticator interface {
+	Principal(r *http.Request) (p identity.Principal, ok bool, err error)
+}
+
+// request is what one GraphQL request carries: who is asking (resolved lazily, so
+// anonymous queries such as organizationForEmail cost nothing) and its dataloaders.
+type request struct {
+	principal *identity.Principal
+	loaders   *loaders
+
+	once   sync.Once
+	viewer access.Viewer
+	err    error
+}
+
+type requestKey struct{}
+
+func requestFrom(ctx context.Context) *request {
+	r, _ := ctx.Value(requestKey{}).(*request)
+	if r == nil {
+		return &request{}
+	}
+	return r
+}
+
+// viewer returns who the request acts for, with their permissions, or an
+// UNAUTHENTICATED error for an anonymous request.
+func (r *Resolver) viewer(ctx context.Context) (access.Viewer, error) {
+	req := requestFrom(ctx)
+	if req.principal == nil {
+		return access.Viewer{}, apperr.Unauthenticated("sign in first: this needs a session (cookie or Bearer token)")
+	}
+	req.once.Do(func() { req.viewer, req.err = r.Access.Viewer(ctx, *req.principal) })
+	return req.viewer, req.err
+}
+
+// require returns the viewer if they hold permission p.
+func (r *Resolver) require(ctx context.Context, p access.Permission) (access.Viewer, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return v, err
+	}
+	if !v.Can(p) {
+		return v, apperr.Forbidden("this needs the %s permission", p).WithCode("FORBIDDEN")
+	}
+	return v, nil
+}
