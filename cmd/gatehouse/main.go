@@ -53,6 +53,7 @@ var commands = map[string]command{
 	"saml":       {"configure or show a tenant's SAML IdP connection: configure | show", cmdSAML},
 	"session":    {"list or revoke a user's sessions: list | revoke", cmdSession},
 	"keys":       {"show and rotate signing keys (session JWT, SAML SP): list | add | activate | retire", cmdKeys},
+	"role":       {"company roles: list | set | map | unmap", cmdRole},
 }
 
 func usage(w io.Writer) {

@@ -190,6 +190,21 @@ func (s *Service) GetGroup(ctx context.Context, tenantID, id string) (Group, err
 	return getGroup(ctx, s.db, tenantID, id, false)
 }
 
+// FindGroup returns the tenant's group with the given id or, failing that, the one with
+// that display name (ignoring case), for operators who know groups by name.
+func (s *Service) FindGroup(ctx context.Context, tenantID, idOrName string) (Group, error) {
+	g, err := getGroup(ctx, s.db, tenantID, idOrName, false)
+	if !apperr.Is(err, apperr.KindNotFound) {
+		return g, err
+	}
+	err = s.db.NewSelect().Model(&g).
+		Where("tenant_id = ? AND display_name_key = ?", tenantID, identity.Fold(strings.TrimSpace(idOrName))).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Group{}, apperr.NotFound("no group with id or name %q in this tenant", idOrName)
+	}
+	return g, err
+}
+
 // UpdateGroup changes a group in one transaction under a row lock: change edits its
 // attributes and returns the membership change to apply; the version is bumped once.
 // ifVersion != 0 must match the stored version.
