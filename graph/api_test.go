@@ -76,7 +76,7 @@ func newAPI(t *testing.T, bdb *bun.DB) *api {
 	authn := sso.New(sso.Config{PublicURL: pub, ClockSkew: time.Minute, MaxBodyBytes: 1 << 20}, log,
 		sso.Deps{DB: bdb, Clock: clk, Cache: c, Audit: al, Tenancy: a.tenancy, Identity: a.identity, Sessions: a.sessions, Keys: ks})
 	a.srv.Config.Handler = graph.NewHandler(&graph.Resolver{Tenancy: a.tenancy, Identity: a.identity, Sessions: a.sessions,
-		Access: a.access, PublicURL: a.srv.URL}, graph.HandlerConfig{}, log, authn)
+		Access: a.access, PublicURL: a.srv.URL, SP: authn}, graph.HandlerConfig{}, log, authn)
 	return a
 }
 

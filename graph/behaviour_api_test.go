@@ -144,6 +144,13 @@ func TestRequestRules(t *testing.T) {
 		t.Fatalf("GET with GraphiQL off: %s", res.Status)
 	}
 
+	// The SP values and metadata an admin pastes into the IdP.
+	d := a.must(tok, `{ tenant { serviceProvider { entityId acsUrl metadataXml } } }`, nil)
+	if dig(d, "tenant.serviceProvider.entityId") != a.srv.URL+"/saml/acme" ||
+		!strings.Contains(dig(d, "tenant.serviceProvider.metadataXml").(string), `entityID="`+a.srv.URL+`/saml/acme"`) {
+		t.Fatalf("service provider: %v", d)
+	}
+
 	// logout ends the session of the request; the token is refused afterwards.
 	if d := a.must(tok, `mutation { logout }`, nil); d["logout"] != true {
 		t.Fatalf("logout: %v", d)
@@ -186,6 +193,21 @@ func TestAccessFollowsGroups(t *testing.T) {
 		}
 		if _, ok, _ := a.access.SpaceAccess(ctx, o.tenant.ID, o.ids["member"], s.ID); ok {
 			t.Fatal("SpaceAccess still grants access")
+		}
+		// Back in the group, then the group is deleted (SCIM DELETE /Groups): access goes too.
+		if _, err := a.access.UpdateGroup(ctx, o.tenant.ID, g.ID, 0, func(*access.Group) (access.MemberChange, error) {
+			return access.MemberChange{Add: []string{o.ids["member"]}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if d := a.must(o.tokens["member"], q, nil); len(dig(d, "spaces.nodes").([]any)) != 1 {
+			t.Fatalf("re-added: %v", d)
+		}
+		if err := a.access.DeleteGroup(ctx, o.tenant.ID, g.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if d := a.must(o.tokens["member"], q, nil); len(dig(d, "spaces.nodes").([]any)) != 0 {
+			t.Fatalf("after the group was deleted: %v", d)
 		}
 	})
 }

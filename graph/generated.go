@@ -194,6 +194,7 @@ type ComplexityRoot struct {
 		EntityID    func(childComplexity int) int
 		LoginURL    func(childComplexity int) int
 		MetadataURL func(childComplexity int) int
+		MetadataXML func(childComplexity int) int
 	}
 
 	Session struct {
@@ -1174,6 +1175,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ServiceProvider.MetadataURL(childComplexity), true
+	case "ServiceProvider.metadataXml":
+		if e.ComplexityRoot.ServiceProvider.MetadataXML == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceProvider.MetadataXML(childComplexity), true
 
 	case "Session.createdAt":
 		if e.ComplexityRoot.Session.CreatedAt == nil {
@@ -1861,6 +1868,8 @@ type ServiceProvider {
   metadataUrl: String!
   "Where SP-initiated sign-in starts."
   loginUrl: String!
+  "The SP metadata XML itself (every published SP signing certificate), for IdPs that import a file."
+  metadataXml: String!
 }
 
 "An organisation's SAML identity provider."
@@ -2466,6 +2475,8 @@ func (ec *executionContext) childFields_ServiceProvider(ctx context.Context, fie
 		return ec.fieldContext_ServiceProvider_metadataUrl(ctx, field)
 	case "loginUrl":
 		return ec.fieldContext_ServiceProvider_loginUrl(ctx, field)
+	case "metadataXml":
+		return ec.fieldContext_ServiceProvider_metadataXml(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ServiceProvider", field.Name)
 }
@@ -6559,6 +6570,29 @@ func (ec *executionContext) _ServiceProvider_loginUrl(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_ServiceProvider_loginUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ServiceProvider_metadataXml(ctx context.Context, field graphql.CollectedField, obj *model.ServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceProvider_metadataXml(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MetadataXML, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceProvider_metadataXml(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ServiceProvider", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -11536,6 +11570,11 @@ func (ec *executionContext) _ServiceProvider(ctx context.Context, sel ast.Select
 			}
 		case "loginUrl":
 			out.Values[i] = ec._ServiceProvider_loginUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "metadataXml":
+			out.Values[i] = ec._ServiceProvider_metadataXml(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -8,12 +8,18 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
 // Authenticator resolves a request's credential. ok is false when there is none (the
 // request is anonymous); an error means a credential was there and is not acceptable.
 type Authenticator interface {
 	Principal(r *http.Request) (p identity.Principal, ok bool, err error)
+}
+
+// SPMetadata renders a tenant's SAML SP metadata (the sso transport does).
+type SPMetadata interface {
+	SPMetadata(ctx context.Context, t tenancy.Tenant) ([]byte, error)
 }
 
 // request is what one GraphQL request carries: who is asking (resolved lazily, so

@@ -19,4 +19,6 @@ type Resolver struct {
 	Access   *access.Service
 	// PublicURL is the server's public base URL (SP values, the SCIM base URL).
 	PublicURL string
+	// SP renders SP metadata documents.
+	SP SPMetadata
 }

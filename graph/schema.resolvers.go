@@ -761,9 +761,21 @@ func (r *spaceMemberResolver) User(ctx context.Context, obj *model.SpaceMember) 
 
 // ServiceProvider is the resolver for the serviceProvider field.
 func (r *tenantResolver) ServiceProvider(ctx context.Context, obj *model.Tenant) (*model.ServiceProvider, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.tenantOf(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	md, err := r.SP.SPMetadata(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	p := tenancy.SAMLPaths(obj.Slug)
 	return &model.ServiceProvider{EntityID: r.PublicURL + p.EntityID, AcsURL: r.PublicURL + p.ACS,
-		MetadataURL: r.PublicURL + p.Metadata, LoginURL: r.PublicURL + p.Login}, nil
+		MetadataURL: r.PublicURL + p.Metadata, LoginURL: r.PublicURL + p.Login, MetadataXML: string(md)}, nil
 }
 
 // SamlConnection is the resolver for the samlConnection field.

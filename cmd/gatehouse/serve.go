@@ -203,7 +203,7 @@ func (s *server) routes() (http.Handler, error) {
 		mux.Handle(p, ssoHandler)
 	}
 	mux.Handle("/graphql", graph.NewHandler(&graph.Resolver{Tenancy: s.tenancy, Identity: s.identity, Sessions: s.sessions,
-		Access: s.access, PublicURL: s.cfg.PublicURL.String()},
+		Access: s.access, PublicURL: s.cfg.PublicURL.String(), SP: ssoHandler},
 		graph.HandlerConfig{Introspection: s.cfg.GraphQLIntrospection, GraphiQL: s.cfg.GraphiQL}, s.log, ssoHandler))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -159,6 +159,8 @@ type ServiceProvider struct {
 	MetadataURL string `json:"metadataUrl"`
 	// Where SP-initiated sign-in starts.
 	LoginURL string `json:"loginUrl"`
+	// The SP metadata XML itself (every published SP signing certificate), for IdPs that import a file.
+	MetadataXML string `json:"metadataXml"`
 }
 
 // A signed-in session.

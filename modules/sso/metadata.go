@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/xml"
 	"net/http"
@@ -53,16 +54,7 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 		h.notConfigured(w, r, err)
 		return
 	}
-	signed := false
-	if conn, err := h.tenancy.SAMLConnection(r.Context(), t.ID); err == nil {
-		signed = conn.SignRequests
-	}
-	published, err := h.keys.Published(r.Context(), keys.PurposeSAML)
-	if err != nil {
-		h.internalError(w, r, err)
-		return
-	}
-	b, err := h.spMetadataXML(t, signed, published)
+	b, err := h.SPMetadata(r.Context(), t)
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -71,6 +63,20 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `inline; filename="gatehouse-`+t.Slug+`-sp-metadata.xml"`)
 	w.Header().Set("Cache-Control", "max-age=300")
 	w.Write(b)
+}
+
+// SPMetadata is the tenant's SP metadata document: what GET /saml/{slug}/metadata serves
+// and what the GraphQL API shows an admin.
+func (h *Handler) SPMetadata(ctx context.Context, t tenancy.Tenant) ([]byte, error) {
+	signed := false
+	if conn, err := h.tenancy.SAMLConnection(ctx, t.ID); err == nil {
+		signed = conn.SignRequests
+	}
+	published, err := h.keys.Published(ctx, keys.PurposeSAML)
+	if err != nil {
+		return nil, err
+	}
+	return h.spMetadataXML(t, signed, published)
 }
 
 func (h *Handler) spMetadataXML(t tenancy.Tenant, signed bool, published []keys.Key) ([]byte, error) {
