@@ -35,8 +35,9 @@ var SpaceRoles = []SpaceRole{SpaceViewer, SpaceEditor, SpaceManager}
 
 func (r SpaceRole) rank() int { return slices.Index(SpaceRoles, r) }
 
-// AtLeast reports whether r is at least as strong as min.
-func (r SpaceRole) AtLeast(min SpaceRole) bool { return r.rank() >= min.rank() && min.rank() >= 0 }
+// AtLeast reports whether r is at least as strong as floor (a product asks
+// "may this person edit?" as role.AtLeast(SpaceEditor)).
+func (r SpaceRole) AtLeast(floor SpaceRole) bool { return r.rank() >= floor.rank() && floor.rank() >= 0 }
 
 // Principal types of a grant.
 const (
