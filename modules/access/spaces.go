@@ -37,7 +37,9 @@ func (r SpaceRole) rank() int { return slices.Index(SpaceRoles, r) }
 
 // AtLeast reports whether r is at least as strong as floor (a product asks
 // "may this person edit?" as role.AtLeast(SpaceEditor)).
-func (r SpaceRole) AtLeast(floor SpaceRole) bool { return r.rank() >= floor.rank() && floor.rank() >= 0 }
+func (r SpaceRole) AtLeast(floor SpaceRole) bool {
+	return r.rank() >= floor.rank() && floor.rank() >= 0
+}
 
 // Principal types of a grant.
 const (
