@@ -117,6 +117,10 @@ type NewSession struct {
 	IP, UserAgent        string
 	Method               string
 	SAMLSessionIndex     string
+	// Audit, when set, is the sign-in's audit event (e.g. sso.login_succeeded). It is
+	// recorded in the session's own transaction, with the new session's id added to its
+	// changes as "session", so a session never exists without its record.
+	Audit *audit.Event
 }
 
 // Start stores a session and returns it with its signed token.
@@ -125,7 +129,22 @@ func (s *Sessions) Start(ctx context.Context, in NewSession) (Session, string, e
 	sess := Session{ID: ids.NewAt(now), TenantID: in.TenantID, UserID: in.UserID, CreatedAt: now,
 		ExpiresAt: now.Add(in.MaxLife), LastSeenAt: now, IdleSeconds: int64(in.IdleTimeout / time.Second),
 		IP: in.IP, UserAgent: truncate(in.UserAgent, 512), Method: in.Method, SAMLSessionIndex: truncate(in.SAMLSessionIndex, 256)}
-	if _, err := s.db.NewInsert().Model(&sess).Exec(ctx); err != nil {
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&sess).Exec(ctx); err != nil {
+			return err
+		}
+		if in.Audit == nil {
+			return nil
+		}
+		e := *in.Audit
+		e.Changes = make(map[string]audit.Change, len(in.Audit.Changes)+1)
+		for k, v := range in.Audit.Changes {
+			e.Changes[k] = v
+		}
+		e.Changes["session"] = audit.Change{After: sess.ID}
+		return s.audit.Record(ctx, tx, e)
+	})
+	if err != nil {
 		return Session{}, "", err
 	}
 	s.remember(ctx, sess)
@@ -302,9 +321,10 @@ func (s *Sessions) EndSAMLSessions(ctx context.Context, tenantID, userID, sessio
 	return s.endWhere(ctx, tenantID, "saml_logout", "s.tenant_id = ? AND s.user_id = ? AND s.saml_session_index = ?", tenantID, userID, sessionIndex)
 }
 
-// endWhere ends the matching sessions: rows, tombstones and one audit event each in a
-// transaction, then the cache purge. Only after the purge does it return, so the caller
-// can promise the sessions are gone everywhere.
+// endWhere ends the matching sessions: rows, tombstones and one session.revoked audit
+// event per person (naming the sessions it ended) in a transaction, then the cache
+// purge. Only after the purge does it return, so the caller can promise the sessions
+// are gone everywhere. Ending no session records nothing.
 func (s *Sessions) endWhere(ctx context.Context, tenantID, reason, where string, args ...any) (int, error) {
 	var gone []Session
 	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
@@ -312,10 +332,20 @@ func (s *Sessions) endWhere(ctx context.Context, tenantID, reason, where string,
 		if gone, err = endTx(ctx, tx, s.clock.Now(), where, args...); err != nil {
 			return err
 		}
+		byUser := map[string][]string{}
+		var order []string
 		for _, g := range gone {
+			if _, ok := byUser[g.UserID]; !ok {
+				order = append(order, g.UserID)
+			}
+			byUser[g.UserID] = append(byUser[g.UserID], g.ID)
+		}
+		for _, userID := range order {
+			ended := byUser[userID]
 			err := s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "session.revoked",
-				Target:  audit.Target{Type: "session", ID: g.ID, Display: g.UserID},
-				Changes: map[string]audit.Change{"reason": {After: reason}}})
+				Target: audit.Target{Type: "user", ID: userID, Display: userNameOf(ctx, tx, userID)},
+				Changes: map[string]audit.Change{"reason": {After: reason}, "sessions": {After: ended},
+					"sessionsRevoked": {After: len(ended)}}})
 			if err != nil {
 				return err
 			}
@@ -327,6 +357,16 @@ func (s *Sessions) endWhere(ctx context.Context, tenantID, reason, where string,
 	}
 	s.ended.purge(ctx, gone)
 	return len(gone), nil
+}
+
+// userNameOf returns a user's userName for an audit target, or "" when it cannot be
+// read (the event is still recorded, by id).
+func userNameOf(ctx context.Context, idb bun.IDB, userID string) string {
+	var name string
+	if err := idb.NewSelect().Model((*User)(nil)).Column("user_name").Where("id = ?", userID).Scan(ctx, &name); err != nil {
+		return ""
+	}
+	return name
 }
 
 // ListForUser returns a user's live sessions, newest first.

@@ -321,17 +321,16 @@ func (h *Handler) signInUser(r *http.Request, t tenancy.Tenant, a assertion) (id
 
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, t tenancy.Tenant, u identity.User, sessionIndex, returnTo string) {
 	ctx := audit.WithActor(r.Context(), audit.Actor{Type: audit.ActorUser, ID: u.ID, Name: u.UserName})
+	// The session and its sso.login_succeeded event commit together.
 	sess, token, err := h.sessions.Start(ctx, identity.NewSession{TenantID: t.ID, UserID: u.ID,
 		IdleTimeout: t.SessionIdleTimeout, MaxLife: t.SessionMaxLifetime,
-		IP: clientIP(r), UserAgent: r.UserAgent(), Method: "saml", SAMLSessionIndex: sessionIndex})
+		IP: clientIP(r), UserAgent: r.UserAgent(), Method: "saml", SAMLSessionIndex: sessionIndex,
+		Audit: &audit.Event{TenantID: t.ID, Action: "sso.login_succeeded",
+			Target:  audit.Target{Type: "user", ID: u.ID, Display: u.UserName},
+			Changes: map[string]audit.Change{"method": {After: "saml"}}}})
 	if err != nil {
 		h.internalError(w, r, err)
 		return
-	}
-	if err := h.audit.Record(ctx, h.db, audit.Event{TenantID: t.ID, Action: "sso.login_succeeded",
-		Target:  audit.Target{Type: "user", ID: u.ID, Display: u.UserName},
-		Changes: map[string]audit.Change{"session": {After: sess.ID}, "method": {After: "saml"}}}); err != nil {
-		h.log.ErrorContext(ctx, "cannot record a sign-in", "err", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
 		Secure: h.secure(), SameSite: http.SameSiteLaxMode, Expires: sess.ExpiresAt})
