@@ -386,10 +386,16 @@ func (s *Service) DeleteGroup(ctx context.Context, tenantID, id string, ifVersio
 		if ifVersion != 0 && ifVersion != g.Version {
 			return apperr.PreconditionFailed("group %q has changed (version %d, not %d): fetch it again", id, g.Version, ifVersion)
 		}
+		n, err := tx.NewSelect().Model((*membership)(nil)).Where("group_id = ?", g.ID).Count(ctx)
+		if err != nil {
+			return err
+		}
+		// The schema's cascades remove the memberships, role mappings and grants.
 		if _, err := tx.NewDelete().Model(&g).WherePK().Exec(ctx); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "group.deleted", Target: groupTarget(&g)})
+		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "group.deleted", Target: groupTarget(&g),
+			Changes: map[string]audit.Change{"displayName": {Before: g.DisplayName}, "membersRemoved": {After: n}}})
 	})
 }
 

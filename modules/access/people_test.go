@@ -185,8 +185,24 @@ func TestManagingPeople(t *testing.T) {
 		_, err = f.acc.UpdateGroupAs(ctx, admin, g.ID, nil, []string{"01nosuchuser"}, nil)
 		wantKind(t, err, apperr.KindNotFound, "")
 		must(t, f.acc.DeleteGroupAs(ctx, admin, g.ID))
-		if e := f.lastEvent(tid, "group.deleted"); e.TargetID != g.ID {
+		if e := f.lastEvent(tid, "group.deleted"); e.TargetID != g.ID || e.Changes["displayName"].Before != "Vendors" ||
+			e.Changes["membersRemoved"].After != float64(1) {
 			t.Fatalf("group.deleted %+v", e)
+		}
+
+		// A transport that names the signed-in person by id only (GraphQL, from the
+		// session) gets their userName filled in; another actor it named is kept.
+		byID := audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: admin.UserID})
+		_, err = f.acc.CreateGroupAs(byID, admin, "Named", nil)
+		must(t, err)
+		if e := f.lastEvent(tid, "group.created"); e.ActorID != admin.UserID || e.ActorName != admin.UserName {
+			t.Fatalf("group.created by id only: actor %q %q", e.ActorID, e.ActorName)
+		}
+		byCLI := audit.WithActor(ctx, audit.Actor{Type: audit.ActorCLI, Name: "cli:ops"})
+		_, err = f.acc.CreateGroupAs(byCLI, admin, "Operated", nil)
+		must(t, err)
+		if e := f.lastEvent(tid, "group.created"); e.ActorType != audit.ActorCLI || e.ActorName != "cli:ops" {
+			t.Fatalf("group.created from the CLI: actor %+v", e)
 		}
 
 		// Reading needs only a viewer of the tenant.

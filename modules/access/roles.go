@@ -181,9 +181,14 @@ func (v Viewer) mayConfer(r Role) error {
 }
 
 // actorCtx names the viewer as the actor of audit events, unless the transport already
-// named one (a CLI operator, a SCIM token).
+// named one (a CLI operator, a SCIM token). A transport that named the viewer by id only
+// (a session knows no names) gets the viewer's userName filled in.
 func actorCtx(ctx context.Context, v Viewer) context.Context {
-	if audit.ActorFrom(ctx).Type == audit.ActorSystem && v.UserID != "" {
+	if v.UserID == "" {
+		return ctx
+	}
+	a := audit.ActorFrom(ctx)
+	if a.Type == audit.ActorSystem || a.Type == audit.ActorUser && a.ID == v.UserID && a.Name == "" {
 		return audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: v.UserID, Name: v.UserName})
 	}
 	return ctx
