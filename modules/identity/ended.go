@@ -2,12 +2,14 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 )
@@ -52,6 +54,8 @@ type ended struct {
 	clock clock.Clock
 	cache cache.Cache
 	log   *slog.Logger
+
+	bus bus.Bus // where ended sessions are announced; nil = nowhere
 
 	mu       sync.Mutex
 	recent   map[string]time.Time // session id -> ended at
@@ -194,5 +198,31 @@ func (e *ended) purge(ctx context.Context, gone []Session) {
 		if err := e.cache.Del(ctx, ks...); err != nil {
 			e.log.WarnContext(ctx, "ended sessions could not be purged from the cache; the database tombstones keep them refused", "sessions", len(ks), "err", err)
 		}
+	}
+	e.announce(ctx, gone)
+}
+
+// EndedSessionsTopic is the bus topic on which every ended session is announced, so
+// that live connections it authenticated (subscriptions) close at once on every replica.
+const EndedSessionsTopic = "sessions.ended"
+
+// EndedSession is what EndedSessionsTopic carries, one JSON array of these a message.
+type EndedSession struct {
+	SessionID string `json:"sid"`
+	UserID    string `json:"uid"`
+}
+
+func (e *ended) announce(ctx context.Context, gone []Session) {
+	if e.bus == nil {
+		return
+	}
+	msg := make([]EndedSession, len(gone))
+	for i, g := range gone {
+		msg[i] = EndedSession{SessionID: g.ID, UserID: g.UserID}
+	}
+	b, _ := json.Marshal(msg)
+	if err := e.bus.Publish(ctx, EndedSessionsTopic, b); err != nil {
+		// Live connections also re-check their session every few seconds.
+		e.log.WarnContext(ctx, "cannot announce ended sessions", "err", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
@@ -34,6 +35,10 @@ type Service struct {
 func New(idb bun.IDB, clk clock.Clock, auditLog *audit.Log, c cache.Cache, log *slog.Logger) *Service {
 	return &Service{db: idb, clock: clk, audit: auditLog, ended: newEnded(idb, clk, c, log)}
 }
+
+// AnnounceEndedSessions makes every ended session known on b (EndedSessionsTopic), so
+// live connections close on every replica. Call it before serving.
+func (s *Service) AnnounceEndedSessions(b bus.Bus) { s.ended.bus = b }
 
 // WatchEndedSessions keeps this process's view of sessions ended anywhere up to date
 // until ctx ends (see ended.go). A server calls it once at start; without it, session

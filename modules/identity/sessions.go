@@ -224,6 +224,13 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Principal, e
 	return Principal{TenantID: sess.TenantID, UserID: sess.UserID, SessionID: sess.ID, ExpiresAt: sess.ExpiresAt}, nil
 }
 
+// Check reports whether the principal's session is still alive (nil) or has ended
+// (an unauthenticated error); long-lived connections call it now and then.
+func (s *Sessions) Check(ctx context.Context, p Principal) error {
+	_, err := s.alive(ctx, p.SessionID, p.UserID)
+	return err
+}
+
 // cached is a session's cache entry.
 type cached struct {
 	TenantID    string    `json:"t"`
