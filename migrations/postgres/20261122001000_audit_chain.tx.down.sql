@@ -1,0 +1,11 @@
+ALTER TABLE tenants DROP COLUMN audit_retention_days;
+DROP TABLE audit_outbox;
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_chains;
+DROP INDEX audit_events_action_idx;
+DROP INDEX audit_events_target_idx;
+DROP INDEX audit_events_actor_idx;
+DROP INDEX audit_events_tenant_seq_uq;
+ALTER TABLE audit_events DROP COLUMN hash;
+ALTER TABLE audit_events DROP COLUMN prev_hash;
+ALTER TABLE audit_events DROP COLUMN seq;

@@ -1,0 +1,70 @@
+package audit
+
+import (
+	"context"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
+)
+
+// Filter narrows Page to matching events; zero fields match everything.
+type Filter struct {
+	// Actions matches any of these actions (e.g. "user.deactivated").
+	Actions []string
+	ActorID string
+	// TargetID matches events about this user, group, token, tenant….
+	TargetID string
+	// From (inclusive) and To (exclusive) bound occurred_at.
+	From, To *time.Time
+}
+
+// MaxPage is the most events Page returns at once.
+const MaxPage = 500
+
+// Page returns a tenant's events in ascending seq after afterSeq (0 = from the start),
+// at most first of them (clamped to 1..MaxPage), and whether more follow. The next page
+// starts after the last event's Seq. Each filter has an index in seq order, (tenant_id,
+// actor_id, seq), (tenant_id, target_id, seq), (tenant_id, action, seq), so a filtered
+// page reads only the rows it returns; From and To narrow it further.
+func (l *Log) Page(ctx context.Context, idb bun.IDB, tenantID string, f Filter, afterSeq int64, first int) ([]Stored, bool, error) {
+	first = min(max(first, 1), MaxPage)
+	out := make([]Stored, 0, first+1)
+	q := idb.NewSelect().Model(&out).Where("tenant_id = ? AND seq > ?", tenantID, afterSeq)
+	if len(f.Actions) == 1 {
+		q = q.Where("action = ?", f.Actions[0])
+	} else if len(f.Actions) > 1 {
+		q = q.Where("action IN (?)", bun.In(f.Actions))
+	}
+	if f.ActorID != "" {
+		q = q.Where("actor_id = ?", f.ActorID)
+	}
+	if f.TargetID != "" {
+		q = q.Where("target_id = ?", f.TargetID)
+	}
+	if f.From != nil {
+		q = q.Where("occurred_at >= ?", f.From.UTC())
+	}
+	if f.To != nil {
+		q = q.Where("occurred_at < ?", f.To.UTC())
+	}
+	if err := q.OrderExpr("seq").Limit(int64(first + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	if len(out) > first {
+		return out[:first], true, nil
+	}
+	return out, false, nil
+}
+
+// Latest returns the tenant's newest seq (0 when it has none): the chain head, which
+// counts pruned events too.
+func (l *Log) Latest(ctx context.Context, idb bun.IDB, tenantID string) (int64, error) {
+	var seq int64
+	err := idb.NewSelect().Model((*chainRow)(nil)).Column("last_seq").Where("tenant_id = ?", tenantID).Scan(ctx, &seq)
+	if db.IsNoRows(err) {
+		return 0, nil
+	}
+	return seq, err
+}
