@@ -16,6 +16,13 @@
 //     behind the application's back; someone able to rewrite every row, the chain head
 //     and the checkpoint consistently can forge a consistent log, as with any hash chain
 //     that is not anchored outside the database.
+//   - Relayed after commit, at least once. Record also writes an outbox row
+//     (audit_outbox) in the same transaction. Relay hands committed events to a
+//     publisher and deletes their outbox rows only when it succeeds, in one transaction:
+//     nothing is published before it commits, nothing committed is lost, and an event may
+//     be published again if the relay fails between publishing and committing, so
+//     consumers deduplicate by ID (or Seq). Within one Relay call events are ordered by
+//     tenant and seq; across concurrent relays a consumer orders by Seq.
 //
 // # Canonical form and hash
 //
