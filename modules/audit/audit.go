@@ -16,6 +16,10 @@
 //     behind the application's back; someone able to rewrite every row, the chain head
 //     and the checkpoint consistently can forge a consistent log, as with any hash chain
 //     that is not anchored outside the database.
+//   - Prunable. Prune deletes a prefix of a tenant's chain (its oldest events) and leaves
+//     a checkpoint (audit_checkpoints) with the seq and hash of the last deleted event;
+//     verification starts from it. Prune verifies what it deletes first and refuses to
+//     erase a broken part.
 //   - Relayed after commit, at least once. Record also writes an outbox row
 //     (audit_outbox) in the same transaction. Relay hands committed events to a
 //     publisher and deletes their outbox rows only when it succeeds, in one transaction:
