@@ -80,7 +80,8 @@ func TestRoleCommands(t *testing.T) {
 			if !strings.Contains(out, "ada@acme.com's role in acme is now Owner") {
 				t.Fatalf("role set:\n%s", out)
 			}
-			e, err := al.List(ctx, bdb, acme.ID, 1)
+			latest, _ := al.Latest(ctx, bdb, acme.ID)
+			e, _, err := al.Page(ctx, bdb, acme.ID, audit.Filter{}, latest-1, 1)
 			if err != nil || len(e) != 1 || e[0].Action != "role.assigned" || e[0].ActorType != audit.ActorCLI || e[0].TargetID != ada.ID {
 				t.Fatalf("audit of role set: %+v %v", e, err)
 			}
