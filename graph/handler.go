@@ -6,8 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -50,6 +52,9 @@ type HandlerConfig struct {
 // extensions.code.
 func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authenticator) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	if u, err := url.Parse(r.PublicURL); err == nil && r.Live != nil {
+		srv.AddTransport(r.websocket(u.Host))
+	}
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheLength))
 	srv.SetParserTokenLimit(MaxParserTokens)
@@ -74,6 +79,12 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	api := limitBody(r.withRequest(auth, srv))
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
+		case req.Method == http.MethodGet && isWebsocket(req):
+			// A subscription lives longer than the server's request timeouts allow.
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+			api.ServeHTTP(w, req)
 		case req.Method == http.MethodPost:
 			api.ServeHTTP(w, req)
 		case req.Method == http.MethodGet && ide != nil:
@@ -104,11 +115,16 @@ func (r *Resolver) withRequest(auth Authenticator, next http.Handler) http.Handl
 		if ok {
 			state.principal = &p
 			state.loaders = r.newLoaders(p.TenantID)
-			ctx = identity.WithPrincipal(ctx, p)
-			ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: p.UserID})
+			ctx = withPrincipal(ctx, p)
 		}
 		next.ServeHTTP(w, req.WithContext(context.WithValue(ctx, requestKey{}, state)))
 	})
+}
+
+// withPrincipal returns ctx carrying p as the principal and the audit actor.
+func withPrincipal(ctx context.Context, p identity.Principal) context.Context {
+	ctx = identity.WithPrincipal(ctx, p)
+	return audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: p.UserID})
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -52,6 +53,11 @@ func (r *Resolver) viewer(ctx context.Context) (access.Viewer, error) {
 	}
 	req.once.Do(func() { req.viewer, req.err = r.Access.Viewer(ctx, *req.principal) })
 	return req.viewer, req.err
+}
+
+// asViewer names the viewer (with their userName) as the audit actor of what ctx does.
+func asViewer(ctx context.Context, v access.Viewer) context.Context {
+	return audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: v.UserID, Name: v.UserName})
 }
 
 // require returns the viewer if they hold permission p.

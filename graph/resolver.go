@@ -6,8 +6,14 @@ package graph
 //go:generate sh -c "cd .. && go tool gqlgen generate --config gqlgen.yml"
 
 import (
+	"log/slog"
+
+	"github.com/uptrace/bun"
+
 	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
@@ -21,4 +27,11 @@ type Resolver struct {
 	PublicURL string
 	// SP renders SP metadata documents.
 	SP SPMetadata
+	// Audit reads the audit log from DB; Bus carries live events; Live closes
+	// websocket connections whose session ends.
+	Audit *audit.Log
+	DB    *bun.DB
+	Bus   bus.Bus
+	Live  *Live
+	Log   *slog.Logger
 }

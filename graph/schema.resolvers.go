@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/graph/model"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -249,7 +250,7 @@ func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model
 		m := tenancy.ProvisioningMode(strings.ToLower(string(*input.ProvisioningMode)))
 		p.ProvisioningMode = &m
 	}
-	t, err := r.Tenancy.UpdateSettings(ctx, v.TenantID, p)
+	t, err := r.Tenancy.UpdateSettings(asViewer(ctx, v), v.TenantID, p)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +269,7 @@ func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.Config
 		in.Attributes = &tenancy.SAMLAttributeMap{Email: deref(input.EmailAttribute), GivenName: deref(input.GivenNameAttribute),
 			FamilyName: deref(input.FamilyNameAttribute), Groups: deref(input.GroupsAttribute)}
 	}
-	c, err := r.Tenancy.ConfigureSAML(ctx, v.TenantID, in)
+	c, err := r.Tenancy.ConfigureSAML(asViewer(ctx, v), v.TenantID, in)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +289,7 @@ func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expi
 		}
 		ttl = time.Duration(*expiresInSeconds) * time.Second
 	}
-	it, err := r.Tenancy.IssueSCIMToken(ctx, v.TenantID, name, ttl)
+	it, err := r.Tenancy.IssueSCIMToken(asViewer(ctx, v), v.TenantID, name, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +302,7 @@ func (r *mutationResolver) RevokeSCIMToken(ctx context.Context, id string) (bool
 	if err != nil {
 		return false, err
 	}
-	return true, r.Tenancy.RevokeSCIMToken(ctx, v.TenantID, id)
+	return true, r.Tenancy.RevokeSCIMToken(asViewer(ctx, v), v.TenantID, id)
 }
 
 // RevokeUserSessions is the resolver for the revokeUserSessions field.
@@ -317,7 +318,7 @@ func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID string
 	if _, err := r.Identity.GetUser(ctx, v.TenantID, raw); err != nil {
 		return 0, err
 	}
-	return r.Sessions.RevokeUser(ctx, v.TenantID, raw)
+	return r.Sessions.RevokeUser(asViewer(ctx, v), v.TenantID, raw)
 }
 
 // Logout is the resolver for the logout field.
@@ -325,6 +326,10 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 	p := requestFrom(ctx).principal
 	if p == nil {
 		return false, apperr.Unauthenticated("there is no session to end")
+	}
+	ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: p.UserID})
+	if v, err := r.viewer(ctx); err == nil {
+		ctx = asViewer(ctx, v)
 	}
 	return true, r.Sessions.End(ctx, p.TenantID, p.SessionID)
 }
@@ -669,6 +674,34 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 	return node, err
 }
 
+// AuditEvents is the resolver for the auditEvents field.
+func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string) (*model.AuditEventConnection, error) {
+	v, err := r.require(ctx, access.PermViewAuditLog)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	afterSeq, err := seqCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	events, more, err := r.Audit.Page(ctx, r.DB, v.TenantID, toAuditFilter(filter), afterSeq, n)
+	if err != nil {
+		return nil, err
+	}
+	c := &model.AuditEventConnection{Edges: []*model.AuditEventEdge{}, Nodes: []*model.AuditEvent{}, PageInfo: &model.PageInfo{HasNextPage: more}}
+	for _, e := range events {
+		m := toAuditEvent(e)
+		c.Edges = append(c.Edges, &model.AuditEventEdge{Cursor: m.Cursor, Node: m})
+		c.Nodes = append(c.Nodes, m)
+		c.PageInfo.EndCursor = &m.Cursor
+	}
+	return c, nil
+}
+
 // Group is the resolver for the group field.
 func (r *roleAssignmentResolver) Group(ctx context.Context, obj *model.RoleAssignment) (*model.Group, error) {
 	return r.groupByRawID(ctx, obj.GroupRawID)
@@ -757,6 +790,19 @@ func (r *spaceGrantResolver) Principal(ctx context.Context, obj *model.SpaceGran
 // User is the resolver for the user field.
 func (r *spaceMemberResolver) User(ctx context.Context, obj *model.SpaceMember) (*model.User, error) {
 	return notNil(r.userByRawID(ctx, obj.UserRawID))
+}
+
+// AuditEvents is the resolver for the auditEvents field.
+func (r *subscriptionResolver) AuditEvents(ctx context.Context, after *string, filter *model.AuditFilter) (<-chan *model.AuditEvent, error) {
+	v, err := r.require(ctx, access.PermViewAuditLog)
+	if err != nil {
+		return nil, err
+	}
+	afterSeq, err := seqCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	return r.streamAudit(ctx, v, toAuditFilter(filter), afterSeq, after == nil)
 }
 
 // ServiceProvider is the resolver for the serviceProvider field.
@@ -953,6 +999,9 @@ func (r *Resolver) SpaceGrant() SpaceGrantResolver { return &spaceGrantResolver{
 // SpaceMember returns SpaceMemberResolver implementation.
 func (r *Resolver) SpaceMember() SpaceMemberResolver { return &spaceMemberResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // Tenant returns TenantResolver implementation.
 func (r *Resolver) Tenant() TenantResolver { return &tenantResolver{r} }
 
@@ -973,6 +1022,7 @@ type (
 	spaceAccessResolver    struct{ *Resolver }
 	spaceGrantResolver     struct{ *Resolver }
 	spaceMemberResolver    struct{ *Resolver }
+	subscriptionResolver   struct{ *Resolver }
 	tenantResolver         struct{ *Resolver }
 	userResolver           struct{ *Resolver }
 	viewerResolver         struct{ *Resolver }

@@ -18,6 +18,75 @@ type Principal interface {
 	IsPrincipal()
 }
 
+// Who made a change.
+type AuditActor struct {
+	// scim_token, user, cli or system.
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// One attribute's value before and after, as JSON text (null when absent).
+type AuditChange struct {
+	Attribute string  `json:"attribute"`
+	Before    *string `json:"before,omitempty"`
+	After     *string `json:"after,omitempty"`
+}
+
+// Something that changed, who changed it, when and through which credential.
+type AuditEvent struct {
+	// Unique; deduplicate on it.
+	ID string `json:"id"`
+	// Where to resume after this event (`after`).
+	Cursor string `json:"cursor"`
+	// The event's place in its organisation's log: 1, 2, 3, … without gaps.
+	Seq        int       `json:"seq"`
+	OccurredAt time.Time `json:"occurredAt"`
+	// What happened, e.g. user.deactivated (the catalogue: docs/audit-events.md).
+	Action string       `json:"action"`
+	Actor  *AuditActor  `json:"actor"`
+	Target *AuditTarget `json:"target"`
+	// Attributes before and after; secrets are never recorded.
+	Changes   []*AuditChange `json:"changes"`
+	RequestID string         `json:"requestId"`
+	RemoteIP  string         `json:"remoteIp"`
+	UserAgent string         `json:"userAgent"`
+	// SHA-256 over the previous event's hash and this event: the tamper-evident chain.
+	Hash string `json:"hash"`
+}
+
+type AuditEventConnection struct {
+	Edges    []*AuditEventEdge `json:"edges"`
+	Nodes    []*AuditEvent     `json:"nodes"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEventEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEvent `json:"node"`
+}
+
+// Narrows audit events; every given condition must hold.
+type AuditFilter struct {
+	// Only these actions, e.g. ["user.deactivated", "sso.login_failed"].
+	Actions []string `json:"actions,omitempty"`
+	// Only events by this actor id (a user id, a SCIM token id, an operator name).
+	ActorID *string `json:"actorId,omitempty"`
+	// Only events about this target id.
+	TargetID *string `json:"targetId,omitempty"`
+	// Only events at or after this time.
+	From *time.Time `json:"from,omitempty"`
+	// Only events before this time.
+	To *time.Time `json:"to,omitempty"`
+}
+
+// What a change was about.
+type AuditTarget struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Display string `json:"display"`
+}
+
 // An X.509 certificate, as admins compare them.
 type Certificate struct {
 	Subject           string    `json:"subject"`
@@ -191,6 +260,12 @@ type SpaceConnection struct {
 type SpaceEdge struct {
 	Cursor string `json:"cursor"`
 	Node   *Space `json:"node"`
+}
+
+// Live events over the graphql-transport-ws websocket protocol at /graphql. Authenticate
+// in connection_init with {"authorization": "Bearer <session token>"} (or the session
+// cookie, from the Gatehouse origin). The connection closes when its session ends.
+type Subscription struct {
 }
 
 // Sign-in settings of an organisation.
