@@ -103,6 +103,44 @@ func (d *optDuration) value() *time.Duration {
 	return &v
 }
 
+// optInt is a whole-number flag that knows whether it was given.
+type optInt struct {
+	set bool
+	v   int
+}
+
+func (i *optInt) String() string {
+	if i == nil || !i.set {
+		return ""
+	}
+	return strconv.Itoa(i.v)
+}
+
+func (i *optInt) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("must be a whole number")
+	}
+	i.v, i.set = v, true
+	return nil
+}
+
+func (i *optInt) value() *int {
+	if !i.set {
+		return nil
+	}
+	v := i.v
+	return &v
+}
+
+// retention prints a tenant's audit retention.
+func retention(days int) string {
+	if days == 0 {
+		return "forever"
+	}
+	return fmt.Sprintf("%d days", days)
+}
+
 // shortDuration prints 8h rather than 8h0m0s.
 func shortDuration(d time.Duration) string {
 	s := d.String()
@@ -164,6 +202,7 @@ func printTenant(e env, t tenancy.Tenant, cfg config.Config) {
 	fmt.Fprintf(tw, "IdP-initiated SSO\t%s\n", onOff(t.IdPInitiatedSSO))
 	fmt.Fprintf(tw, "session idle\t%s\n", shortDuration(t.SessionIdleTimeout))
 	fmt.Fprintf(tw, "session lifetime\t%s\n", shortDuration(t.SessionMaxLifetime))
+	fmt.Fprintf(tw, "audit retention\t%s\n", retention(t.AuditRetentionDays))
 	fmt.Fprintf(tw, "SCIM base URL\t%s\n", cfg.URL("/scim/v2"))
 	fmt.Fprintf(tw, "created\t%s\n", t.CreatedAt.Format(time.RFC3339))
 	tw.Flush()
@@ -189,6 +228,7 @@ func cmdTenant(ctx context.Context, e env) error {
 	var slug, name, mode, features *string
 	var jit, idpInitiated optBool
 	var idle, lifetime optDuration
+	var auditDays optInt
 	switch action {
 	case "create", "update":
 		slug = fs.String("slug", "", "tenant slug: lower-case letters, digits, hyphens (e.g. acme)")
@@ -201,6 +241,7 @@ func cmdTenant(ctx context.Context, e env) error {
 			fs.Var(&idpInitiated, "idp-initiated-sso", "true: accept sign-ins started at the IdP (unsolicited SAML responses)")
 			fs.Var(&idle, "session-idle", "end sessions unused for this long, 5m to 720h (default 8h)")
 			fs.Var(&lifetime, "session-max", "end sessions this long after sign-in, 5m to 2160h (default 24h)")
+			fs.Var(&auditDays, "audit-retention-days", "delete audit events older than this many days, 7 to 3650; 0 keeps them forever (the default)")
 		}
 	case "show":
 		slug = fs.String("slug", "", "tenant slug")
@@ -251,6 +292,7 @@ func cmdTenant(ctx context.Context, e env) error {
 		}
 		p.JITProvisioning, p.IdPInitiatedSSO = jit.value(), idpInitiated.value()
 		p.SessionIdleTimeout, p.SessionMaxLifetime = idle.value(), lifetime.value()
+		p.AuditRetentionDays = auditDays.value()
 		if t, err = svc.UpdateSettings(ctx, t.ID, p); err != nil {
 			return err
 		}

@@ -60,6 +60,9 @@ type Tenant struct {
 	SessionIdleTimeout time.Duration
 	// SessionMaxLifetime ends a session this long after sign-in, used or not.
 	SessionMaxLifetime time.Duration
+	// AuditRetentionDays is how long the tenant's audit events are kept; 0 keeps them
+	// forever. The server prunes older ones (audit.Log.PruneExpired).
+	AuditRetentionDays int
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 }
@@ -71,6 +74,13 @@ const (
 	MinSessionTimeout         = 5 * time.Minute
 	MaxSessionIdleTimeout     = 30 * 24 * time.Hour
 	MaxSessionMaxLifetime     = 90 * 24 * time.Hour
+)
+
+// Audit retention bounds: 0 (keep forever) or MinAuditRetentionDays to
+// MaxAuditRetentionDays.
+const (
+	MinAuditRetentionDays = 7
+	MaxAuditRetentionDays = 3650
 )
 
 // tenantRow is a tenant as stored. Durations are kept as whole seconds, which reads the
@@ -87,6 +97,7 @@ type tenantRow struct {
 	IdPInitiatedSSO    bool             `bun:"idp_initiated_sso"`
 	SessionIdleSeconds int64            `bun:"session_idle_seconds"`
 	SessionMaxSeconds  int64            `bun:"session_max_seconds"`
+	AuditRetentionDays int              `bun:"audit_retention_days"`
 	CreatedAt          time.Time        `bun:"created_at"`
 	UpdatedAt          time.Time        `bun:"updated_at"`
 }
@@ -96,6 +107,7 @@ func toTenant(r tenantRow) Tenant {
 		Features: r.Features, JITProvisioning: r.JITProvisioning, IdPInitiatedSSO: r.IdPInitiatedSSO,
 		SessionIdleTimeout: time.Duration(r.SessionIdleSeconds) * time.Second,
 		SessionMaxLifetime: time.Duration(r.SessionMaxSeconds) * time.Second,
+		AuditRetentionDays: r.AuditRetentionDays,
 		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
@@ -104,6 +116,7 @@ func fromTenant(t Tenant) tenantRow {
 		Features: t.Features, JITProvisioning: t.JITProvisioning, IdPInitiatedSSO: t.IdPInitiatedSSO,
 		SessionIdleSeconds: int64(t.SessionIdleTimeout / time.Second),
 		SessionMaxSeconds:  int64(t.SessionMaxLifetime / time.Second),
+		AuditRetentionDays: t.AuditRetentionDays,
 		CreatedAt:          t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
@@ -217,6 +230,8 @@ type SettingsPatch struct {
 	// timeout may not exceed the maximum lifetime. Whole seconds are kept.
 	SessionIdleTimeout *time.Duration
 	SessionMaxLifetime *time.Duration
+	// AuditRetentionDays: 0 (keep forever) or 7 to 3650 days.
+	AuditRetentionDays *int
 }
 
 // applySSOSettings applies p's SSO and session fields to t, recording what changed.
@@ -292,6 +307,14 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID string, p Setting
 		}
 		if err := applySSOSettings(&t, p, changes); err != nil {
 			return err
+		}
+		if p.AuditRetentionDays != nil && *p.AuditRetentionDays != t.AuditRetentionDays {
+			d := *p.AuditRetentionDays
+			if d != 0 && (d < MinAuditRetentionDays || d > MaxAuditRetentionDays) {
+				return apperr.Invalid("audit retention of %d days is out of range: use 0 (keep forever) or %d to %d days", d, MinAuditRetentionDays, MaxAuditRetentionDays)
+			}
+			changes["auditRetentionDays"] = audit.Change{Before: t.AuditRetentionDays, After: d}
+			t.AuditRetentionDays = d
 		}
 		if len(changes) == 0 {
 			return nil
