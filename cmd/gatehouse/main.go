@@ -54,6 +54,7 @@ var commands = map[string]command{
 	"session":    {"list or revoke a user's sessions: list | revoke", cmdSession},
 	"keys":       {"show and rotate signing keys (session JWT, SAML SP): list | add | activate | retire", cmdKeys},
 	"role":       {"company roles: list | set | map | unmap", cmdRole},
+	"audit":      {"the audit log: verify | tail", cmdAudit},
 }
 
 func usage(w io.Writer) {
