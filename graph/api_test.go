@@ -87,7 +87,7 @@ func newAPI(t *testing.T, bdb *bun.DB) *api {
 	if err := live.Run(watch); err != nil {
 		t.Fatal(err)
 	}
-	go graph.RelayAudit(watch, log, al, bdb, b, 10*time.Millisecond)
+	go al.RunRelay(watch, log, bdb, b, 10*time.Millisecond)
 	a.audit = al
 	pub, _ := url.Parse(a.srv.URL)
 	authn := sso.New(sso.Config{PublicURL: pub, ClockSkew: time.Minute, MaxBodyBytes: 1 << 20}, log,

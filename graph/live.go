@@ -13,7 +13,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
-	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/graph/model"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
@@ -22,10 +21,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 )
-
-// AuditTopic is the bus topic on which a tenant's committed audit events are relayed
-// (a JSON array of audit.Stored per message).
-func AuditTopic(tenantID string) string { return "audit." + tenantID }
 
 // Live ties long-lived websocket connections to their sessions: it listens for ended
 // sessions on the bus and closes every connection a session authenticated, on every
@@ -216,7 +211,7 @@ func seqCursor(after *string) (int64, error) {
 // one already sent is dropped. The channel closes when ctx ends (the client stopped,
 // or the session ended).
 func (r *Resolver) streamAudit(ctx context.Context, v access.Viewer, f audit.Filter, afterSeq int64, fromNow bool) (<-chan *model.AuditEvent, error) {
-	live, err := r.Bus.Subscribe(ctx, AuditTopic(v.TenantID))
+	live, err := r.Bus.Subscribe(ctx, audit.Topic(v.TenantID))
 	if err != nil {
 		return nil, apperr.Unavailable(err, "live events are unavailable right now; retry")
 	}
@@ -284,51 +279,4 @@ func (r *Resolver) streamAudit(ctx context.Context, v access.Viewer, f audit.Fil
 		}
 	}()
 	return out, nil
-}
-
-// RelayAudit moves committed audit events from the outbox to the bus until ctx ends:
-// the relay reads only committed rows (never publishes before commit) and deletes them
-// once published. Several replicas may run it at once.
-func RelayAudit(ctx context.Context, log *slog.Logger, a *audit.Log, db *bun.DB, b bus.Bus, every time.Duration) {
-	publish := func(ctx context.Context, events []audit.Stored) error {
-		byTenant := map[string][]audit.Stored{}
-		var order []string
-		for _, e := range events {
-			if _, ok := byTenant[e.TenantID]; !ok {
-				order = append(order, e.TenantID)
-			}
-			byTenant[e.TenantID] = append(byTenant[e.TenantID], e)
-		}
-		for _, t := range order {
-			msg, err := json.Marshal(byTenant[t])
-			if err != nil {
-				return err
-			}
-			if err := b.Publish(ctx, AuditTopic(t), msg); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		for {
-			n, err := a.Relay(ctx, db, 500, publish)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.WarnContext(ctx, "audit relay: events stay in the outbox until the bus answers", "err", err)
-				}
-				break
-			}
-			if n < 500 {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -233,7 +233,7 @@ func cmdTenant(ctx context.Context, e env) error {
 	case "create", "update":
 		slug = fs.String("slug", "", "tenant slug: lower-case letters, digits, hyphens (e.g. acme)")
 		name = fs.String("name", "", "display name (e.g. \"Acme Inc\")")
-		mode = fs.String("provisioning-mode", "", "scim (the IdP manages people) or manual")
+		mode = fs.String("provisioning-mode", "", "scim (the IdP manages people), manual (the app does) or mixed (the IdP manages those it provisions; the app may add others)")
 		features = fs.String("features", "", "comma-separated plan features, e.g. user_groups ('none' to clear, on update)")
 		if action == "update" {
 			fs.StringVar(slug, "tenant", "", "tenant slug (same as --slug)")

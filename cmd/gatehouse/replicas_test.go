@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/gqlws"
 	"github.com/gatehouse-dev/gatehouse/internal/samltest"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
@@ -173,6 +175,94 @@ func TestDeprovisioningAcrossReplicas(t *testing.T) {
 			if got := who(b, tok); got != http.StatusUnauthorized {
 				t.Fatalf("round %d (%s): the token is accepted on replica B (%d) right after replica A deprovisioned the person", i, d.name, got)
 			}
+		}
+	}
+}
+
+// An audit event caused through replica A reaches a live subscriber on replica B: the
+// relay reads the committed outbox and publishes on Redis, B streams it.
+func TestAuditEventsAcrossReplicas(t *testing.T) {
+	bin := buildBinary(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	const public = "https://gatehouse.test"
+	settings := []string{
+		"GATEHOUSE_DATABASE_URL=" + testenv.PostgresDatabaseURL(t),
+		"GATEHOUSE_REDIS_URL=" + testenv.RedisURL(),
+		fmt.Sprintf("GATEHOUSE_REDIS_PREFIX=gh-audit-%d:", time.Now().UnixNano()),
+		"GATEHOUSE_PUBLIC_URL=" + public,
+		"GATEHOUSE_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"GATEHOUSE_LOG_LEVEL=warn",
+	}
+	var kv []string
+	for _, s := range settings {
+		k, v, _ := strings.Cut(s, "=")
+		kv = append(kv, k, v)
+	}
+	getenv := envOf(kv...)
+	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
+	mdFile := filepath.Join(t.TempDir(), "idp.xml")
+	os.WriteFile(mdFile, idp.MetadataXML(), 0o600)
+	mustCLI(t, getenv, "tenant", "create", "--slug", "acme")
+	mustCLI(t, getenv, "tenant", "update", "--tenant", "acme", "--idp-initiated-sso=true")
+	mustCLI(t, getenv, "saml", "configure", "--tenant", "acme", "--metadata-file", mdFile)
+	token := between(mustCLI(t, getenv, "scim-token", "issue", "--tenant", "acme", "--name", "IdP"), "Bearer token:", "\n")
+
+	a := startReplica(t, bin, settings)
+	b := startReplica(t, bin, settings)
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	scimCreate := func(name string) {
+		req, _ := http.NewRequest(http.MethodPost, a.base+"/scim/v2/Users", strings.NewReader(
+			fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,"active":true}`, name)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/scim+json")
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("SCIM create %s: %v %v", name, err, resp)
+		}
+		resp.Body.Close()
+	}
+	scimCreate("auditor@acme.test")
+	mustCLI(t, getenv, "role", "set", "--tenant", "acme", "--user", "auditor@acme.test", "--role", "owner")
+	doc := idp.Response(t, samltest.ResponseOptions{Destination: public + "/saml/acme/acs", Audience: public + "/saml/acme",
+		NameID: "auditor@acme.test", SignResponse: true, SignAssertion: true})
+	resp, err := client.PostForm(b.base+"/saml/acme/acs", url.Values{"SAMLResponse": {doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session string
+	for _, c := range resp.Cookies() {
+		if c.Name == "gatehouse_session" {
+			session = c.Value
+		}
+	}
+	if session == "" {
+		t.Fatalf("sign-in on B: %s", resp.Status)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := gqlws.Dial(ctx, b.base+"/graphql", "", map[string]any{"authorization": "Bearer " + session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	events, err := conn.Subscribe(ctx, `subscription { auditEvents(filter: {actions: ["user.created"]}) { id action target { display } actor { type } } }`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the subscription is registered on B
+	for i := range 5 {
+		name := fmt.Sprintf("new%d@acme.test", i)
+		scimCreate(name)
+		n, ok := gqlws.Receive(t, events, 10*time.Second)
+		if !ok || len(n.Errors) > 0 {
+			t.Fatalf("event %d: %+v", i, n)
+		}
+		ev := n.Data["auditEvents"].(map[string]any)
+		if ev["target"].(map[string]any)["display"] != name || ev["actor"].(map[string]any)["type"] != "scim_token" {
+			t.Fatalf("event %d on replica B: %v", i, ev)
 		}
 	}
 }

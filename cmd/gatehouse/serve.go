@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/keys"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
@@ -59,6 +60,50 @@ type server struct {
 	sessions *identity.Sessions
 	keys     *keys.Store
 	access   *access.Service
+	bus      bus.Bus
+	live     *graph.Live
+}
+
+// auditRelayEvery is how often the outbox is polled when idle: the bound on how long a
+// committed audit event waits before live subscribers see it.
+const auditRelayEvery = 20 * time.Millisecond
+
+// openBus returns Redis pub/sub when the cache is Redis, else the in-process bus.
+func openBus(c cache.Cache, cfg config.Config) bus.Bus {
+	if r, ok := c.(*cache.Redis); ok {
+		return bus.NewRedis(r.Client(), cfg.RedisPrefix)
+	}
+	return bus.NewMemory()
+}
+
+// pruneAuditLogs applies each tenant's audit retention once an hour (and at start).
+// Every replica may run it: pruning is idempotent.
+func (s *server) pruneAuditLogs(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		tenants, err := s.tenancy.ListTenants(ctx)
+		if err == nil {
+			var ps []audit.RetentionPolicy
+			for _, tn := range tenants {
+				if tn.AuditRetentionDays > 0 {
+					ps = append(ps, audit.RetentionPolicy{TenantID: tn.ID, Days: tn.AuditRetentionDays})
+				}
+			}
+			var n int
+			if n, err = s.audit.PruneExpired(ctx, s.db, ps, s.clock.Now()); n > 0 {
+				s.log.Info("audit retention: pruned old events", "events", n)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("audit retention failed; will retry in an hour", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func openCache(ctx context.Context, cfg config.Config, log *slog.Logger) (cache.Cache, error) {
@@ -120,9 +165,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	s := &server{cfg: cfg, log: log, db: bdb, cache: c, clock: clk, audit: auditLog, tenancy: ten, identity: ids, keys: keyStore,
 		sessions: ids.Sessions(keyStore, identity.SessionsConfig{Issuer: cfg.PublicURL.String()}),
 		access:   access.New(bdb, clk, auditLog, ids, access.WithTenancy(ten))}
+	// Background work runs until the HTTP server has drained, then stops before the
+	// cache and the database close.
 	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatching()
+	s.bus = openBus(c, cfg)
+	ids.AnnounceEndedSessions(s.bus)
 	ids.WatchEndedSessions(watchCtx)
+	s.live = graph.NewLive(s.bus, log)
+	if err := s.live.Run(watchCtx); err != nil {
+		ln.Close()
+		return fmt.Errorf("subscribing to the bus: %w", err)
+	}
+	go auditLog.RunRelay(watchCtx, log, bdb, s.bus, auditRelayEvery)
+	go s.pruneAuditLogs(watchCtx)
 	// Create the signing keys now rather than on the first sign-in, so a sealing
 	// misconfiguration stops the server at start instead of failing a user later.
 	for _, p := range keys.Purposes {
@@ -203,7 +259,8 @@ func (s *server) routes() (http.Handler, error) {
 		mux.Handle(p, ssoHandler)
 	}
 	mux.Handle("/graphql", graph.NewHandler(&graph.Resolver{Tenancy: s.tenancy, Identity: s.identity, Sessions: s.sessions,
-		Access: s.access, PublicURL: s.cfg.PublicURL.String(), SP: ssoHandler},
+		Access: s.access, PublicURL: s.cfg.PublicURL.String(), SP: ssoHandler,
+		Audit: s.audit, DB: s.db, Bus: s.bus, Live: s.live, Log: s.log},
 		graph.HandlerConfig{Introspection: s.cfg.GraphQLIntrospection, GraphiQL: s.cfg.GraphiQL}, s.log, ssoHandler))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

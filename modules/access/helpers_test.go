@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -185,15 +184,9 @@ func (f *fx) access(tenantID, userID, spaceID string) access.SpaceRole {
 // events returns the tenant's audit events with the given action, oldest first.
 func (f *fx) events(tenantID, action string) []audit.Stored {
 	f.t.Helper()
-	all, err := f.audit.List(ctx, f.db, tenantID, 10000)
+	out, _, err := f.audit.Page(ctx, f.db, tenantID, audit.Filter{Actions: []string{action}}, 0, audit.MaxPage)
 	if err != nil {
 		f.t.Fatal(err)
-	}
-	var out []audit.Stored
-	for _, e := range slices.Backward(all) {
-		if e.Action == action {
-			out = append(out, e)
-		}
 	}
 	return out
 }

@@ -298,14 +298,3 @@ func storable(s string) string {
 	}
 	return string([]rune(s)) // one U+FFFD per invalid byte, as Bun writes it
 }
-
-// List returns a tenant's most recent events, newest first.
-//
-// Deprecated: use Page (ascending seq, filters, keyset paging) and Latest. List stays
-// only until the tests that still call it move to Page.
-func (l *Log) List(ctx context.Context, idb bun.IDB, tenantID string, limit int) ([]Stored, error) {
-	var out []Stored
-	err := idb.NewSelect().Model(&out).Where("tenant_id = ?", tenantID).
-		OrderExpr("seq DESC").Limit(int64(limit)).Scan(ctx)
-	return out, err
-}

@@ -1,0 +1,63 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
+)
+
+// Topic is the bus topic on which a tenant's committed events are relayed, a JSON
+// array of Stored per message, in seq order.
+func Topic(tenantID string) string { return "audit." + tenantID }
+
+// RunRelay moves committed audit events from the outbox to the bus until ctx ends:
+// the relay reads only committed rows (never publishes before commit) and deletes them
+// once published. Several replicas may run it at once.
+func (l *Log) RunRelay(ctx context.Context, log *slog.Logger, db *bun.DB, b bus.Bus, every time.Duration) {
+	publish := func(ctx context.Context, events []Stored) error {
+		byTenant := map[string][]Stored{}
+		var order []string
+		for _, e := range events {
+			if _, ok := byTenant[e.TenantID]; !ok {
+				order = append(order, e.TenantID)
+			}
+			byTenant[e.TenantID] = append(byTenant[e.TenantID], e)
+		}
+		for _, t := range order {
+			msg, err := json.Marshal(byTenant[t])
+			if err != nil {
+				return err
+			}
+			if err := b.Publish(ctx, Topic(t), msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for {
+			n, err := l.Relay(ctx, db, 500, publish)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.WarnContext(ctx, "audit relay: events stay in the outbox until the bus answers", "err", err)
+				}
+				break
+			}
+			if n < 500 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
