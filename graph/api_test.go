@@ -58,7 +58,10 @@ func (c queryCounter) BeforeQuery(ctx context.Context, e *bun.QueryEvent) contex
 }
 func (queryCounter) AfterQuery(context.Context, *bun.QueryEvent) {}
 
-func newAPI(t *testing.T, bdb *bun.DB) *api {
+func newAPI(t *testing.T, bdb *bun.DB) *api { return newAPIOn(t, bdb, bus.NewMemory()) }
+
+// newAPIOn is newAPI with live events on the given bus (Redis for cross-replica tests).
+func newAPIOn(t *testing.T, bdb *bun.DB, b bus.Bus) *api {
 	t.Helper()
 	clk := clock.System{}
 	al := audit.New(clk)
@@ -81,7 +84,6 @@ func newAPI(t *testing.T, bdb *bun.DB) *api {
 	t.Cleanup(a.srv.Close)
 	a.sessions = a.identity.Sessions(ks, identity.SessionsConfig{Issuer: a.srv.URL})
 	a.access = access.New(bdb, clk, al, a.identity, access.WithTenancy(a.tenancy))
-	b := bus.NewMemory()
 	a.identity.AnnounceEndedSessions(b)
 	live := graph.NewLive(b, log)
 	if err := live.Run(watch); err != nil {

@@ -134,4 +134,24 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// GraphiQL answers GET /graphql only when configured.
+func TestGraphiQL(t *testing.T) {
+	clk := clock.System{}
+	ten := tenancy.New(testenv.SQLite(t), clk, audit.New(clk), noDNS{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, on := range []bool{true, false} {
+		srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{GraphiQL: on}, log, anonymous{}))
+		res, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		srv.Close()
+		if got := res.StatusCode == http.StatusOK && strings.Contains(string(body), "graphiql"); got != on {
+			t.Fatalf("GraphiQL %v: GET answered %s %.80q", on, res.Status, body)
+		}
+	}
+}
+
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
