@@ -61,38 +61,54 @@ func startReplica(t *testing.T, bin string, env []string) *replica {
 	return r
 }
 
+// cluster is what two replicas share: the binary, their settings (one PostgreSQL
+// database, one Redis prefix, one public URL), a tenant "acme" configured through the
+// CLI with a crafted SAML IdP (IdP-initiated sign-in on) and a SCIM token.
+type cluster struct {
+	bin      string
+	settings []string
+	getenv   func(string) string
+	idp      *samltest.IdP
+	token    string
+	public   string
+}
+
+func newCluster(t *testing.T) cluster {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	c := cluster{bin: buildBinary(t), public: "https://gatehouse.test"} // both replicas sit behind this one address
+	c.settings = []string{
+		"GATEHOUSE_DATABASE_URL=" + testenv.PostgresDatabaseURL(t),
+		"GATEHOUSE_REDIS_URL=" + testenv.RedisURL(),
+		fmt.Sprintf("GATEHOUSE_REDIS_PREFIX=gh-replicas-%d:", time.Now().UnixNano()),
+		"GATEHOUSE_PUBLIC_URL=" + c.public,
+		"GATEHOUSE_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"GATEHOUSE_LOG_LEVEL=warn",
+	}
+	var kv []string
+	for _, s := range c.settings {
+		k, v, _ := strings.Cut(s, "=")
+		kv = append(kv, k, v)
+	}
+	c.getenv = envOf(kv...)
+	c.idp = samltest.NewIdP(t, "https://idp.acme.test/entity")
+	mdFile := filepath.Join(t.TempDir(), "idp.xml")
+	os.WriteFile(mdFile, c.idp.MetadataXML(), 0o600)
+	mustCLI(t, c.getenv, "tenant", "create", "--slug", "acme")
+	mustCLI(t, c.getenv, "tenant", "update", "--tenant", "acme", "--idp-initiated-sso=true")
+	mustCLI(t, c.getenv, "saml", "configure", "--tenant", "acme", "--metadata-file", mdFile)
+	c.token = between(mustCLI(t, c.getenv, "scim-token", "issue", "--tenant", "acme", "--name", "IdP"), "Bearer token:", "\n")
+	return c
+}
+
 // Two `gatehouse serve` processes share one PostgreSQL and one Redis, as replicas behind
 // a load balancer do. A person signs in on both; the IdP deprovisions them through
 // replica A; the very next request with each of their tokens on replica B is refused.
 // 100 rounds, cycling through every way IdPs deprovision.
 func TestDeprovisioningAcrossReplicas(t *testing.T) {
-	bin := buildBinary(t)
-	key := make([]byte, 32)
-	rand.Read(key)
-	const public = "https://gatehouse.test" // both replicas sit behind this one address
-	settings := []string{
-		"GATEHOUSE_DATABASE_URL=" + testenv.PostgresDatabaseURL(t),
-		"GATEHOUSE_REDIS_URL=" + testenv.RedisURL(),
-		fmt.Sprintf("GATEHOUSE_REDIS_PREFIX=gh-replicas-%d:", time.Now().UnixNano()),
-		"GATEHOUSE_PUBLIC_URL=" + public,
-		"GATEHOUSE_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key),
-		"GATEHOUSE_LOG_LEVEL=warn",
-	}
-	kv := []string{}
-	for _, s := range settings {
-		k, v, _ := strings.Cut(s, "=")
-		kv = append(kv, k, v)
-	}
-	getenv := envOf(kv...)
-
-	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
-	mdFile := filepath.Join(t.TempDir(), "idp.xml")
-	os.WriteFile(mdFile, idp.MetadataXML(), 0o600)
-	mustCLI(t, getenv, "tenant", "create", "--slug", "acme")
-	mustCLI(t, getenv, "tenant", "update", "--tenant", "acme", "--idp-initiated-sso=true")
-	mustCLI(t, getenv, "saml", "configure", "--tenant", "acme", "--metadata-file", mdFile)
-	token := between(mustCLI(t, getenv, "scim-token", "issue", "--tenant", "acme", "--name", "IdP"), "Bearer token:", "\n")
-
+	c := newCluster(t)
+	bin, settings, idp, token, public := c.bin, c.settings, c.idp, c.token, c.public
 	a := startReplica(t, bin, settings)
 	b := startReplica(t, bin, settings)
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -182,32 +198,8 @@ func TestDeprovisioningAcrossReplicas(t *testing.T) {
 // An audit event caused through replica A reaches a live subscriber on replica B: the
 // relay reads the committed outbox and publishes on Redis, B streams it.
 func TestAuditEventsAcrossReplicas(t *testing.T) {
-	bin := buildBinary(t)
-	key := make([]byte, 32)
-	rand.Read(key)
-	const public = "https://gatehouse.test"
-	settings := []string{
-		"GATEHOUSE_DATABASE_URL=" + testenv.PostgresDatabaseURL(t),
-		"GATEHOUSE_REDIS_URL=" + testenv.RedisURL(),
-		fmt.Sprintf("GATEHOUSE_REDIS_PREFIX=gh-audit-%d:", time.Now().UnixNano()),
-		"GATEHOUSE_PUBLIC_URL=" + public,
-		"GATEHOUSE_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key),
-		"GATEHOUSE_LOG_LEVEL=warn",
-	}
-	var kv []string
-	for _, s := range settings {
-		k, v, _ := strings.Cut(s, "=")
-		kv = append(kv, k, v)
-	}
-	getenv := envOf(kv...)
-	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
-	mdFile := filepath.Join(t.TempDir(), "idp.xml")
-	os.WriteFile(mdFile, idp.MetadataXML(), 0o600)
-	mustCLI(t, getenv, "tenant", "create", "--slug", "acme")
-	mustCLI(t, getenv, "tenant", "update", "--tenant", "acme", "--idp-initiated-sso=true")
-	mustCLI(t, getenv, "saml", "configure", "--tenant", "acme", "--metadata-file", mdFile)
-	token := between(mustCLI(t, getenv, "scim-token", "issue", "--tenant", "acme", "--name", "IdP"), "Bearer token:", "\n")
-
+	c := newCluster(t)
+	bin, settings, getenv, idp, token, public := c.bin, c.settings, c.getenv, c.idp, c.token, c.public
 	a := startReplica(t, bin, settings)
 	b := startReplica(t, bin, settings)
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
