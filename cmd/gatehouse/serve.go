@@ -233,12 +233,19 @@ func (s *server) logNextSteps(ctx context.Context) {
 		return
 	}
 	if len(tenants) == 0 {
-		s.log.Info("no tenants yet; create one, then issue its SCIM token",
+		s.log.Info("no tenants yet; create one, give its IdP a SCIM token and its SAML metadata, and name its first owner",
 			"step1", `gatehouse tenant create --slug acme --name "Acme Inc" --features user_groups`,
-			"step2", `gatehouse scim-token issue --tenant acme --name "Okta"`)
+			"step2", `gatehouse scim-token issue --tenant acme --name "Okta"`,
+			"step3", `gatehouse saml configure --tenant acme --metadata-url https://<your IdP's metadata URL>`,
+			"step4", `gatehouse role set --tenant acme --user ada@acme.com --role owner`)
 	}
-	s.log.Info("endpoints", "scim_base_url", s.cfg.URL(scimRoot), "graphql", s.cfg.URL("/graphql"),
-		"health", s.cfg.URL("/healthz"), "ready", s.cfg.URL("/readyz"))
+	endpoints := []any{"scim_base_url", s.cfg.URL(scimRoot), "graphql", s.cfg.URL("/graphql"),
+		"saml_sp_metadata", s.cfg.URL("/saml/{tenant}/metadata"), "sign_in", s.cfg.URL("/saml/{tenant}/login"),
+		"health", s.cfg.URL("/healthz"), "ready", s.cfg.URL("/readyz")}
+	if s.cfg.GraphiQL {
+		endpoints = append(endpoints, "graphiql", s.cfg.URL("/graphql")+" (GET in a browser)")
+	}
+	s.log.Info("endpoints", endpoints...)
 }
 
 // scimRoot is where the SCIM API is mounted.
