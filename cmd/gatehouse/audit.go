@@ -59,15 +59,11 @@ func cmdAudit(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	bdb, ten, err := openStore(ctx, cfg)
+	bdb, _, t, err := openTenant(ctx, cfg, *slug)
 	if err != nil {
 		return err
 	}
 	defer bdb.Close()
-	t, err := requireTenant(ctx, ten, *slug)
-	if err != nil {
-		return err
-	}
 	log := audit.New(clock.System{})
 	if action == "verify" {
 		return verifyAudit(ctx, e, log, bdb, t)

@@ -42,15 +42,11 @@ func cmdRole(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	bdb, ten, err := openStore(ctx, cfg)
+	bdb, ten, t, err := openTenant(ctx, cfg, *slug)
 	if err != nil {
 		return err
 	}
 	defer bdb.Close()
-	t, err := requireTenant(ctx, ten, *slug)
-	if err != nil {
-		return err
-	}
 	clk := clock.System{}
 	al := audit.New(clk)
 	// Role changes end no session, so the identity service needs no shared cache here.

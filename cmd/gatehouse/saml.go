@@ -49,15 +49,11 @@ func cmdSAML(ctx context.Context, e env) error {
 	if len(args) > 0 {
 		return fmt.Errorf("saml %s takes no arguments, got %q", action, args)
 	}
-	bdb, svc, err := openStore(ctx, cfg)
+	bdb, svc, t, err := openTenant(ctx, cfg, *slug)
 	if err != nil {
 		return err
 	}
 	defer bdb.Close()
-	t, err := requireTenant(ctx, svc, *slug)
-	if err != nil {
-		return err
-	}
 
 	switch action {
 	case "configure":

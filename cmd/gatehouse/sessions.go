@@ -32,15 +32,11 @@ func cmdSession(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	bdb, ten, err := openStore(ctx, cfg)
+	bdb, _, t, err := openTenant(ctx, cfg, *slug)
 	if err != nil {
 		return err
 	}
 	defer bdb.Close()
-	t, err := requireTenant(ctx, ten, *slug)
-	if err != nil {
-		return err
-	}
 	if *who == "" {
 		return fmt.Errorf("--user is required")
 	}
