@@ -12,11 +12,11 @@ import (
 const coreGroupURN = "urn:ietf:params:scim:schemas:core:2.0:group"
 
 var groupColumns = map[string]filtersql.Field{
-	"id":                {Column: "g.id", CaseExact: true},
+	"id":                {Column: "g.id", CaseExact: true, NotNull: true},
 	"externalid":        {Column: "g.external_id", CaseExact: true},
-	"displayname":       {Column: "g.display_name_key", Folded: true},
-	"meta.created":      {Column: "g.created_at", Kind: filtersql.Time},
-	"meta.lastmodified": {Column: "g.updated_at", Kind: filtersql.Time},
+	"displayname":       {Column: "g.display_name_key", Folded: true, NotNull: true},
+	"meta.created":      {Column: "g.created_at", Kind: filtersql.Time, NotNull: true},
+	"meta.lastmodified": {Column: "g.updated_at", Kind: filtersql.Time, NotNull: true},
 }
 
 type groupFilterSchema struct{ tenantID string }
@@ -57,29 +57,33 @@ type Query struct {
 	Filter     filter.Expr
 	SortBy     *filter.AttrPath
 	Descending bool
-	Offset     int
-	Limit      int // 0 returns only the total
+	// After, when set, pages by keyset from after this position (the zero Position is
+	// the first page) and Offset is ignored; see filtersql.ListSpec.
+	After  *filtersql.Position
+	Offset int
+	Limit  int // 0 returns only the total
 }
 
 // Page is one page of groups and the number matching in all.
 type Page struct {
 	Groups []Group
 	Total  int
+	Next   *filtersql.Position // keyset paging only: where the next page starts; nil on the last
 }
 
 // ListGroups returns the groups matching q, filtered, sorted and paged in SQL.
 func (s *Service) ListGroups(ctx context.Context, tenantID string, q Query) (Page, error) {
 	spec := filtersql.ListSpec{Table: "groups AS g", TenantColumn: "g.tenant_id", IDColumn: "g.id", TenantID: tenantID,
-		Filter: q.Filter, Schema: groupFilterSchema{tenantID: tenantID}, Descending: q.Descending, Offset: q.Offset, Limit: q.Limit}
+		Filter: q.Filter, Schema: groupFilterSchema{tenantID: tenantID}, Descending: q.Descending, After: q.After, Offset: q.Offset, Limit: q.Limit}
 	if q.SortBy != nil {
 		f, m, err := groupFilterSchema{}.Resolve(*q.SortBy)
 		if err != nil || m != nil {
 			return Page{}, apperr.Invalid("cannot sort groups by %q", q.SortBy.String()).WithCode("invalidValue")
 		}
-		spec.OrderBy = f.Column
+		spec.OrderBy = *f
 	}
 	var page Page
-	var err error
-	page.Total, err = filtersql.List(ctx, s.db, spec, &page.Groups)
+	res, err := filtersql.List(ctx, s.db, spec, &page.Groups)
+	page.Total, page.Next = res.Total, res.Next
 	return page, err
 }

@@ -16,9 +16,9 @@ const (
 
 // userColumns maps lower-cased attribute paths to columns of users (alias u).
 var userColumns = map[string]filtersql.Field{
-	"id":                   {Column: "u.id", CaseExact: true},
+	"id":                   {Column: "u.id", CaseExact: true, NotNull: true},
 	"externalid":           {Column: "u.external_id", CaseExact: true},
-	"username":             {Column: "u.user_name_key", Folded: true},
+	"username":             {Column: "u.user_name_key", Folded: true, NotNull: true},
 	"displayname":          {Column: "u.display_name"},
 	"name.formatted":       {Column: "u.name_formatted"},
 	"name.familyname":      {Column: "u.family_name"},
@@ -33,9 +33,9 @@ var userColumns = map[string]filtersql.Field{
 	"preferredlanguage":    {Column: "u.preferred_language"},
 	"locale":               {Column: "u.locale"},
 	"timezone":             {Column: "u.timezone"},
-	"active":               {Column: "u.active", Kind: filtersql.Bool},
-	"meta.created":         {Column: "u.created_at", Kind: filtersql.Time},
-	"meta.lastmodified":    {Column: "u.updated_at", Kind: filtersql.Time},
+	"active":               {Column: "u.active", Kind: filtersql.Bool, NotNull: true},
+	"meta.created":         {Column: "u.created_at", Kind: filtersql.Time, NotNull: true},
+	"meta.lastmodified":    {Column: "u.updated_at", Kind: filtersql.Time, NotNull: true},
 	"employeenumber":       {Column: "u.employee_number"},
 	"costcenter":           {Column: "u.cost_center"},
 	"organization":         {Column: "u.organization"},
@@ -130,10 +130,10 @@ func (s userFilterSchema) Resolve(p filter.AttrPath) (*filtersql.Field, *filters
 
 // sortColumn returns the ORDER BY expression for a sortBy attribute. Multi-valued
 // attributes sort by their primary (else first) value.
-func sortColumn(p filter.AttrPath) (string, error) {
+func sortColumn(p filter.AttrPath) (filtersql.Field, error) {
 	f, m, err := userFilterSchema{}.Resolve(p)
 	if err != nil {
-		return "", apperr.Invalid("cannot sort by %q: %s", p.String(), apperr.PublicMessage(err)).WithCode("invalidValue")
+		return filtersql.Field{}, apperr.Invalid("cannot sort by %q: %s", p.String(), apperr.PublicMessage(err)).WithCode("invalidValue")
 	}
 	if m != nil {
 		attr, _ := multiAttr(p.Name)
@@ -143,13 +143,14 @@ func sortColumn(p filter.AttrPath) (string, error) {
 		}
 		sf, ok := m.Sub(sub)
 		if !ok {
-			return "", apperr.Invalid("cannot sort by %q", p.String()).WithCode("invalidValue")
+			return filtersql.Field{}, apperr.Invalid("cannot sort by %q", p.String()).WithCode("invalidValue")
 		}
-		return "(SELECT " + sf.Column + " FROM user_values AS v WHERE v.user_id = u.id AND v.attr = '" + attr +
-			"' ORDER BY v.is_primary DESC, v.position LIMIT 1)", nil
+		return filtersql.Field{Kind: sf.Kind, Column: "(SELECT " + sf.Column + " FROM user_values AS v WHERE v.user_id = u.id AND v.attr = '" + attr +
+			"' ORDER BY v.is_primary DESC, v.position LIMIT 1)"}, nil
 	}
+	out := *f
 	if f.Kind == filtersql.String && !f.CaseExact && !f.Folded {
-		return "lower(" + f.Column + ")", nil
+		out.Column = "lower(" + f.Column + ")"
 	}
-	return f.Column, nil
+	return out, nil
 }

@@ -260,21 +260,25 @@ type Query struct {
 	// SortBy is an attribute path ("" sorts by creation order, which is stable).
 	SortBy     *filter.AttrPath
 	Descending bool
-	Offset     int // rows to skip
-	Limit      int // rows to return; 0 returns only the total
+	// After, when set, pages by keyset from after this position (the zero Position is
+	// the first page) and Offset is ignored; see filtersql.ListSpec.
+	After  *filtersql.Position
+	Offset int // rows to skip
+	Limit  int // rows to return; 0 returns only the total
 }
 
 // Page is one page of users and the number matching in all.
 type Page struct {
 	Users []User
 	Total int
+	Next  *filtersql.Position // keyset paging only: where the next page starts; nil on the last
 }
 
 // ListUsers returns the users matching q. Filtering, sorting and paging happen in SQL
 // on indexed columns.
 func (s *Service) ListUsers(ctx context.Context, tenantID string, q Query) (Page, error) {
 	spec := filtersql.ListSpec{Table: "users AS u", TenantColumn: "u.tenant_id", IDColumn: "u.id", TenantID: tenantID,
-		Filter: q.Filter, Schema: userFilterSchema{tenantID: tenantID}, Descending: q.Descending, Offset: q.Offset, Limit: q.Limit}
+		Filter: q.Filter, Schema: userFilterSchema{tenantID: tenantID}, Descending: q.Descending, After: q.After, Offset: q.Offset, Limit: q.Limit}
 	if q.SortBy != nil {
 		col, err := sortColumn(*q.SortBy)
 		if err != nil {
@@ -283,11 +287,11 @@ func (s *Service) ListUsers(ctx context.Context, tenantID string, q Query) (Page
 		spec.OrderBy = col
 	}
 	var users []User
-	total, err := filtersql.List(ctx, s.db, spec, &users)
+	res, err := filtersql.List(ctx, s.db, spec, &users)
 	if err != nil {
 		return Page{}, err
 	}
-	page := Page{Total: total}
+	page := Page{Total: res.Total, Next: res.Next}
 	ptrs := make([]*User, len(users))
 	for i := range users {
 		ptrs[i] = &users[i]

@@ -15,6 +15,7 @@ func (h *Handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) 
 		Patch:            true,
 		Bulk:             schema.BulkConfig{Supported: false},
 		Filter:           schema.FilterConfig{Supported: true, MaxResults: MaxResults},
+		Pagination:       &schema.PaginationConfig{Cursor: true, Index: true, DefaultMethod: "index", DefaultPageSize: DefaultCount, MaxPageSize: MaxResults},
 		ChangePassword:   false,
 		Sort:             true,
 		ETag:             true,

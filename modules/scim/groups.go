@@ -212,8 +212,13 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, q listQuery
 		h.writeError(w, r, invalidValue("%s", err.Error()))
 		return
 	}
+	after, bind, err := keyset(tenantID(r), resGroup, q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	page, err := h.access.ListGroups(r.Context(), tenantID(r), access.Query{
-		Filter: q.filter, SortBy: q.sortBy, Descending: q.descending, Offset: q.startIndex - 1, Limit: q.count})
+		Filter: q.filter, SortBy: q.sortBy, Descending: q.descending, After: after, Offset: q.startIndex - 1, Limit: q.count})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -234,5 +239,5 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, q listQuery
 		}
 		res[i] = p.Apply(h.toSCIMGroup(&page.Groups[i], members))
 	}
-	writeList(w, q, page.Total, res)
+	writeList(w, q, page.Total, nextCursor(page.Next, bind), res)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/filter"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/filtersql"
 	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/patch"
 	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
 )
@@ -21,6 +22,9 @@ type listQuery struct {
 	descending bool
 	startIndex int // 1-based
 	count      int
+	// cursor is set when the client pages by cursor (RFC 9865): "" asks for the first
+	// page; startIndex is then unused.
+	cursor     *string
 	attributes []string
 	excluded   []string
 }
@@ -28,16 +32,22 @@ type listQuery struct {
 // rawList holds the parameters as text, from the query string or a .search body.
 type rawList struct {
 	filter, sortBy, sortOrder, startIndex, count string
+	cursor                                       *string
 	attributes, excluded                         []string
 }
 
 func (h *Handler) listQuery(r *http.Request) (listQuery, error) {
 	q := r.URL.Query()
-	return parseList(rawList{
+	raw := rawList{
 		filter: q.Get("filter"), sortBy: q.Get("sortBy"), sortOrder: q.Get("sortOrder"),
 		startIndex: q.Get("startIndex"), count: q.Get("count"),
 		attributes: schema.SplitAttrList(q.Get("attributes")), excluded: schema.SplitAttrList(q.Get("excludedAttributes")),
-	})
+	}
+	if q.Has("cursor") {
+		c := q.Get("cursor")
+		raw.cursor = &c
+	}
+	return parseList(raw)
 }
 
 // searchQuery reads POST /.search (RFC 7644 §3.4.3).
@@ -69,6 +79,12 @@ func (h *Handler) searchQuery(r *http.Request) (listQuery, error) {
 			raw.startIndex = numberText(v)
 		case "count":
 			raw.count = numberText(v)
+		case "cursor":
+			c, ok := v.(string)
+			if !ok {
+				return listQuery{}, invalidValue("cursor must be a string (\"\" for the first page)")
+			}
+			raw.cursor = &c
 		case "attributes":
 			raw.attributes = stringList(v)
 		case "excludedattributes":
@@ -106,7 +122,10 @@ func stringList(v any) []string {
 }
 
 func parseList(raw rawList) (listQuery, error) {
-	q := listQuery{startIndex: 1, count: DefaultCount, attributes: raw.attributes, excluded: raw.excluded}
+	q := listQuery{startIndex: 1, count: DefaultCount, cursor: raw.cursor, attributes: raw.attributes, excluded: raw.excluded}
+	if raw.cursor != nil && raw.startIndex != "" {
+		return q, invalidValue("send either cursor or startIndex, not both")
+	}
 	if raw.filter != "" {
 		f, err := filter.Parse(raw.filter)
 		if err != nil {
@@ -148,17 +167,44 @@ func parseList(raw rawList) (listQuery, error) {
 	return q, nil
 }
 
-func writeList(w http.ResponseWriter, q listQuery, total int, resources []map[string]any) {
+// writeList writes a ListResponse. Paged by cursor it carries nextCursor (absent on
+// the last page) instead of startIndex; previousCursor is not offered (RFC 9865 allows
+// that).
+func writeList(w http.ResponseWriter, q listQuery, total int, next string, resources []map[string]any) {
 	if resources == nil {
 		resources = []map[string]any{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"schemas":      []string{listResponseURN},
 		"totalResults": total,
-		"startIndex":   q.startIndex,
 		"itemsPerPage": len(resources),
 		"Resources":    resources,
-	})
+	}
+	if q.cursor == nil {
+		body["startIndex"] = q.startIndex
+	} else if next != "" {
+		body["nextCursor"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// keyset returns the position a cursor-paged request starts after (nil when paging by
+// startIndex) and the binding its next cursor carries.
+func keyset(tenantID, resourceType string, q listQuery) (*filtersql.Position, string, error) {
+	if q.cursor == nil {
+		return nil, "", nil
+	}
+	bind := cursorBinding(tenantID, resourceType, q)
+	p, err := decodeCursor(*q.cursor, bind)
+	return p, bind, err
+}
+
+// nextCursor is the cursor of the page after one that ended at p ("" when none follows).
+func nextCursor(p *filtersql.Position, bind string) string {
+	if p == nil {
+		return ""
+	}
+	return encodeCursor(p, bind)
 }
 
 // projection compiles the attributes/excludedAttributes of a single-resource request.

@@ -310,8 +310,13 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, q listQuery)
 		h.writeError(w, r, invalidValue("%s", err.Error()))
 		return
 	}
+	after, bind, err := keyset(tenantID(r), resUser, q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	page, err := h.identity.ListUsers(r.Context(), tenantID(r), identity.Query{
-		Filter: q.filter, SortBy: q.sortBy, Descending: q.descending, Offset: q.startIndex - 1, Limit: q.count})
+		Filter: q.filter, SortBy: q.sortBy, Descending: q.descending, After: after, Offset: q.startIndex - 1, Limit: q.count})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -321,5 +326,5 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, q listQuery)
 		h.writeError(w, r, err)
 		return
 	}
-	writeList(w, q, page.Total, res)
+	writeList(w, q, page.Total, nextCursor(page.Next, bind), res)
 }

@@ -41,6 +41,8 @@ type Field struct {
 	CaseExact bool
 	// Folded says Column already holds lower-cased text (an indexed "_key" column).
 	Folded bool
+	// NotNull says the column is never NULL (lets a keyset seek stay an index range).
+	NotNull bool
 }
 
 // Multi describes a multi-valued attribute kept in a child table, one row per value.

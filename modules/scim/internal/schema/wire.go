@@ -77,6 +77,8 @@ type SPConfig struct {
 	Bulk BulkConfig
 	// Filter describes filter support (RFC 7644 §3.4.2.2).
 	Filter FilterConfig
+	// Pagination, when set, describes the paging methods (RFC 9865 §4).
+	Pagination *PaginationConfig
 	// ChangePassword reports whether the password attribute can be changed.
 	ChangePassword bool
 	// Sort reports support for sortBy / sortOrder (RFC 7644 §3.4.2.3).
@@ -157,7 +159,26 @@ func ServiceProviderConfig(baseURL string, c SPConfig) map[string]any {
 	if c.DocumentationURI != "" {
 		m["documentationUri"] = c.DocumentationURI
 	}
+	if p := c.Pagination; p != nil {
+		m["pagination"] = map[string]any{
+			"cursor":                  p.Cursor,
+			"index":                   p.Index,
+			"defaultPaginationMethod": p.DefaultMethod,
+			"defaultPageSize":         p.DefaultPageSize,
+			"maxPageSize":             p.MaxPageSize,
+			"cursorTimeout":           p.CursorTimeout,
+		}
+	}
 	return m
+}
+
+// PaginationConfig is the "pagination" block of /ServiceProviderConfig (RFC 9865 §4).
+type PaginationConfig struct {
+	Cursor, Index   bool
+	DefaultMethod   string // "cursor" or "index"
+	DefaultPageSize int
+	MaxPageSize     int
+	CursorTimeout   int // seconds a cursor stays valid; 0: no timeout
 }
 
 func trimBase(baseURL string) string { return strings.TrimRight(baseURL, "/") }
