@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -53,15 +54,21 @@ func memberIDs(res map[string]any) ([]string, error) {
 	return out, nil
 }
 
-func (h *Handler) groupFromRequest(r *http.Request) (map[string]any, error) {
-	raw, err := decodeBody(r)
+// groupFrom validates a decoded Group body; urlID is the id of the resource it replaces
+// ("" on create).
+func (h *Handler) groupFrom(raw map[string]any, urlID string) (map[string]any, []string, error) {
+	if id, ok := raw["id"].(string); ok && urlID != "" && id != urlID {
+		return nil, nil, apperr.Invalid("id %q in the body does not match the URL's %q; id cannot change", id, urlID).WithCode("mutability")
+	}
+	res, err := canonicalize(h.registry, resGroup, raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if id, ok := raw["id"].(string); ok && r.PathValue("id") != "" && id != r.PathValue("id") {
-		return nil, apperr.Invalid("id %q in the body does not match the URL's %q; id cannot change", id, r.PathValue("id")).WithCode("mutability")
+	ids, err := memberIDs(res)
+	if err != nil {
+		return nil, nil, err
 	}
-	return canonicalize(h.registry, resGroup, raw)
+	return res, ids, nil
 }
 
 func (h *Handler) writeGroup(w http.ResponseWriter, r *http.Request, status int, g access.Group) {
@@ -86,23 +93,28 @@ func (h *Handler) writeGroup(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) {
-	res, err := h.groupFromRequest(r)
+	raw, err := decodeBody(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	ids, err := memberIDs(res)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	g, err := h.access.CreateGroup(r.Context(), tenantID(r), access.Group{
-		DisplayName: str(res, "displayName"), ExternalID: str(res, "externalId")}, ids)
+	g, err := h.createGroupFrom(r.Context(), h.access, tenantID(r), raw)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	h.writeGroup(w, r, http.StatusCreated, g)
+}
+
+// createGroupFrom creates a group from a decoded body; POST /Groups and Bulk share it.
+// ac is the access service to use (Bulk passes one bound to its batch's transaction).
+func (h *Handler) createGroupFrom(ctx context.Context, ac *access.Service, tenantID string, raw map[string]any) (access.Group, error) {
+	res, ids, err := h.groupFrom(raw, "")
+	if err != nil {
+		return access.Group{}, err
+	}
+	return ac.CreateGroup(ctx, tenantID, access.Group{
+		DisplayName: str(res, "displayName"), ExternalID: str(res, "externalId")}, ids)
 }
 
 func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) {
@@ -120,25 +132,30 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) {
 // replaceGroup is PUT: name, externalId and the full member list are replaced; only
 // the membership differences are written.
 func (h *Handler) replaceGroup(w http.ResponseWriter, r *http.Request) {
-	res, err := h.groupFromRequest(r)
+	raw, err := decodeBody(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	ids, err := memberIDs(res)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	g, err := h.access.UpdateGroup(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r), func(g *access.Group) (access.MemberChange, error) {
-		g.DisplayName, g.ExternalID = str(res, "displayName"), str(res, "externalId")
-		return access.MemberChange{RemoveAll: true, Add: ids}, nil
-	})
+	g, err := h.replaceGroupFrom(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r), raw)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	h.writeGroup(w, r, http.StatusOK, g)
+}
+
+// replaceGroupFrom replaces group id with a decoded body; PUT /Groups/{id} and Bulk
+// share it.
+func (h *Handler) replaceGroupFrom(ctx context.Context, tenantID, id string, ifVersion int64, raw map[string]any) (access.Group, error) {
+	res, ids, err := h.groupFrom(raw, id)
+	if err != nil {
+		return access.Group{}, err
+	}
+	return h.access.UpdateGroup(ctx, tenantID, id, ifVersion, func(g *access.Group) (access.MemberChange, error) {
+		g.DisplayName, g.ExternalID = str(res, "displayName"), str(res, "externalId")
+		return access.MemberChange{RemoveAll: true, Add: ids}, nil
+	})
 }
 
 // patchGroup applies PATCH operations. Member operations become a delta, so the cost is
@@ -152,8 +169,24 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
-	g, err := h.access.UpdateGroup(r.Context(), tenantID(r), id, ifMatchVersion(r), func(g *access.Group) (access.MemberChange, error) {
+	g, err := h.patchGroupWith(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r), ops)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	if q.Has("attributes") || q.Has("excludedAttributes") || strings.Contains(r.Header.Get("Prefer"), "return=representation") {
+		h.writeGroup(w, r, http.StatusOK, g)
+		return
+	}
+	w.Header().Set("ETag", etag(g.Version))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// patchGroupWith applies parsed PATCH operations to group id; PATCH /Groups/{id} and
+// Bulk share it.
+func (h *Handler) patchGroupWith(ctx context.Context, tenantID, id string, ifVersion int64, ops []patch.Operation) (access.Group, error) {
+	return h.access.UpdateGroup(ctx, tenantID, id, ifVersion, func(g *access.Group) (access.MemberChange, error) {
 		current := toAny(h.toSCIMGroup(g, nil)).(map[string]any)
 		result, err := patch.Apply(h.registry, current, ops, patch.Options{ResourceType: resGroup, ResourceID: id, MembersAsDelta: true})
 		if err != nil {
@@ -167,17 +200,6 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request) {
 		}
 		return c, nil
 	})
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	if q.Has("attributes") || q.Has("excludedAttributes") || strings.Contains(r.Header.Get("Prefer"), "return=representation") {
-		h.writeGroup(w, r, http.StatusOK, g)
-		return
-	}
-	w.Header().Set("ETag", etag(g.Version))
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {

@@ -133,12 +133,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // groupsOnly refuses /Groups to tenants whose plan lacks user groups.
 func (h *Handler) groupsOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !principal(r.Context()).Tenant.Has(tenancy.FeatureUserGroups) {
-			h.writeError(w, r, apperr.Forbidden("this tenant's plan does not include user groups; ask the application's administrator to enable the user_groups feature"))
+		if err := groupsAllowed(r.Context()); err != nil {
+			h.writeError(w, r, err)
 			return
 		}
 		next(w, r)
 	}
+}
+
+// groupsAllowed says whether the request's tenant may use /Groups.
+func groupsAllowed(ctx context.Context) error {
+	if !principal(ctx).Tenant.Has(tenancy.FeatureUserGroups) {
+		return apperr.Forbidden("this tenant's plan does not include user groups; ask the application's administrator to enable the user_groups feature")
+	}
+	return nil
 }
 
 // Error URNs and helpers (RFC 7644 §3.12).
@@ -178,6 +186,16 @@ func statusOf(err error) (int, string) {
 // writeError writes err in the SCIM error format. Internal errors are logged with the
 // request id and shown only as "internal error".
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := h.errorBody(r.Context(), r.Method, r.URL.Path, err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, body)
+}
+
+// errorBody is the status and SCIM error body for err (also a Bulk operation's
+// "response"); internal errors are logged with the request id, method and path.
+func (h *Handler) errorBody(ctx context.Context, method, path string, err error) (int, map[string]any) {
 	status, scimType := statusOf(err)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -185,8 +203,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		err = apperr.Invalid("the request body is larger than %d bytes", mbe.Limit)
 	}
 	if status >= 500 {
-		h.log.ErrorContext(r.Context(), "scim request failed", "request_id", reqmeta.From(r.Context()).RequestID,
-			"method", r.Method, "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(ctx, "scim request failed", "request_id", reqmeta.From(ctx).RequestID,
+			"method", method, "path", path, "err", err)
 	}
 	body := map[string]any{
 		"schemas": []string{errorURN},
@@ -196,10 +214,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if scimType != "" {
 		body["scimType"] = scimType
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
-	writeJSON(w, status, body)
+	return status, body
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -245,8 +260,11 @@ func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) 
 
 // ifMatchVersion parses If-Match. It returns 0 when absent or "*"; a value that is not
 // one of our ETags can never match, so it yields -1 (412 on any resource).
-func ifMatchVersion(r *http.Request) int64 {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
+func ifMatchVersion(r *http.Request) int64 { return parseVersion(r.Header.Get("If-Match")) }
+
+// parseVersion reads an If-Match value or a Bulk operation's "version" the same way.
+func parseVersion(v string) int64 {
+	v = strings.TrimSpace(v)
 	if v == "" || v == "*" {
 		return 0
 	}

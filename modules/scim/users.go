@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -150,15 +151,6 @@ func fromSCIMUser(res map[string]any, u *identity.User) error {
 	return nil
 }
 
-// userFromRequest decodes and validates a User body.
-func (h *Handler) userFromRequest(r *http.Request) (map[string]any, error) {
-	raw, err := decodeBody(r)
-	if err != nil {
-		return nil, err
-	}
-	return canonicalize(h.registry, resUser, raw)
-}
-
 // renderUser renders one user with its groups, projected as the request asks.
 func (h *Handler) renderUsers(r *http.Request, p *schema.Projection, users []identity.User) ([]map[string]any, error) {
 	var groups map[string][]access.GroupRef
@@ -196,23 +188,32 @@ func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
-	res, err := h.userFromRequest(r)
+	raw, err := decodeBody(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	var u identity.User
-	if err := fromSCIMUser(res, &u); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	u.Source = identity.SourceSCIM
-	created, err := h.identity.CreateUser(r.Context(), tenantID(r), u)
+	created, err := h.createUserFrom(r.Context(), h.identity, tenantID(r), raw)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	h.writeUser(w, r, http.StatusCreated, created)
+}
+
+// createUserFrom creates a user from a decoded body; POST /Users and Bulk share it. ids
+// is the identity service to use (Bulk passes one bound to its batch's transaction).
+func (h *Handler) createUserFrom(ctx context.Context, ids *identity.Service, tenantID string, raw map[string]any) (identity.User, error) {
+	res, err := canonicalize(h.registry, resUser, raw)
+	if err != nil {
+		return identity.User{}, err
+	}
+	var u identity.User
+	if err := fromSCIMUser(res, &u); err != nil {
+		return identity.User{}, err
+	}
+	u.Source = identity.SourceSCIM
+	return ids.CreateUser(ctx, tenantID, u)
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
@@ -234,24 +235,26 @@ func (h *Handler) replaceUser(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
-	if bodyID, ok := raw["id"].(string); ok && bodyID != id {
-		h.writeError(w, r, apperr.Invalid("id %q in the body does not match the URL's %q; id cannot change", bodyID, id).WithCode("mutability"))
-		return
-	}
-	res, err := canonicalize(h.registry, resUser, raw)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	u, err := h.identity.UpdateUser(r.Context(), tenantID(r), id, ifMatchVersion(r), func(u *identity.User) error {
-		return fromSCIMUser(res, u)
-	})
+	u, err := h.replaceUserFrom(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r), raw)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	h.writeUser(w, r, http.StatusOK, u)
+}
+
+// replaceUserFrom replaces user id with a decoded body; PUT /Users/{id} and Bulk share it.
+func (h *Handler) replaceUserFrom(ctx context.Context, tenantID, id string, ifVersion int64, raw map[string]any) (identity.User, error) {
+	if bodyID, ok := raw["id"].(string); ok && bodyID != id {
+		return identity.User{}, apperr.Invalid("id %q in the body does not match the URL's %q; id cannot change", bodyID, id).WithCode("mutability")
+	}
+	res, err := canonicalize(h.registry, resUser, raw)
+	if err != nil {
+		return identity.User{}, err
+	}
+	return h.identity.UpdateUser(ctx, tenantID, id, ifVersion, func(u *identity.User) error {
+		return fromSCIMUser(res, u)
+	})
 }
 
 // patchUser applies RFC 7644 §3.5.2 operations to the stored user under a row lock:
@@ -262,8 +265,18 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
-	u, err := h.identity.UpdateUser(r.Context(), tenantID(r), id, ifMatchVersion(r), func(u *identity.User) error {
+	u, err := h.patchUserWith(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r), ops)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+// patchUserWith applies parsed PATCH operations to user id; PATCH /Users/{id} and Bulk
+// share it.
+func (h *Handler) patchUserWith(ctx context.Context, tenantID, id string, ifVersion int64, ops []patch.Operation) (identity.User, error) {
+	return h.identity.UpdateUser(ctx, tenantID, id, ifVersion, func(u *identity.User) error {
 		current := toAny(h.toSCIMUser(u, nil)).(map[string]any)
 		result, err := patch.Apply(h.registry, current, ops, patch.Options{ResourceType: resUser, ResourceID: id})
 		if err != nil {
@@ -271,11 +284,6 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 		}
 		return fromSCIMUser(result.Resource, u)
 	})
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	h.writeUser(w, r, http.StatusOK, u)
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
