@@ -38,6 +38,8 @@ type Config struct {
 	AutoMigrate      bool
 	// SCIMMaxBodyBytes bounds every SCIM request body.
 	SCIMMaxBodyBytes int64
+	// SCIMRateLimit is the SCIM requests per second of a tenant without its own limit.
+	SCIMRateLimit int
 	// GraphQLIntrospection enables GraphQL schema introspection and field suggestions.
 	GraphQLIntrospection bool
 	// GraphiQL serves the GraphiQL IDE at GET /graphql.
@@ -212,6 +214,17 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return strconv.FormatInt(c.SCIMMaxBodyBytes, 10) }},
+	{env: "GATEHOUSE_SCIM_RATE_LIMIT", flag: "scim-default-rate-limit", def: "100",
+		help: "SCIM requests per second per tenant (bursts of twice it) for tenants without their own limit; past it, 429",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				return errors.New("must be a whole number of requests per second between 1 and 10000")
+			}
+			c.SCIMRateLimit = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.SCIMRateLimit) }},
 	{env: "GATEHOUSE_GRAPHQL_INTROSPECTION", flag: "graphql-introspection", def: "auto",
 		help: "allow GraphQL schema introspection and field suggestions: true, false, or auto (on with SQLite, the embedded development default; off with PostgreSQL)",
 		set:  func(c *Config, v string) error { return parseAuto(&c.graphQLIntrospection, v) },

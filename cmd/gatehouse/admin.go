@@ -141,6 +141,13 @@ func retention(days int) string {
 	return fmt.Sprintf("%d days", days)
 }
 
+func scimRateLimit(tenant, deployment int) string {
+	if tenant == 0 {
+		return fmt.Sprintf("%d/s (the deployment's default)", deployment)
+	}
+	return fmt.Sprintf("%d/s", tenant)
+}
+
 // shortDuration prints 8h rather than 8h0m0s.
 func shortDuration(d time.Duration) string {
 	s := d.String()
@@ -203,6 +210,7 @@ func printTenant(e env, t tenancy.Tenant, cfg config.Config) {
 	fmt.Fprintf(tw, "session idle\t%s\n", shortDuration(t.SessionIdleTimeout))
 	fmt.Fprintf(tw, "session lifetime\t%s\n", shortDuration(t.SessionMaxLifetime))
 	fmt.Fprintf(tw, "audit retention\t%s\n", retention(t.AuditRetentionDays))
+	fmt.Fprintf(tw, "SCIM rate limit\t%s\n", scimRateLimit(t.SCIMRateLimit, cfg.SCIMRateLimit))
 	fmt.Fprintf(tw, "SCIM base URL\t%s\n", cfg.URL("/scim/v2"))
 	fmt.Fprintf(tw, "created\t%s\n", t.CreatedAt.Format(time.RFC3339))
 	tw.Flush()
@@ -228,7 +236,7 @@ func cmdTenant(ctx context.Context, e env) error {
 	var slug, name, mode, features *string
 	var jit, idpInitiated optBool
 	var idle, lifetime optDuration
-	var auditDays optInt
+	var auditDays, scimRate optInt
 	switch action {
 	case "create", "update":
 		slug = fs.String("slug", "", "tenant slug: lower-case letters, digits, hyphens (e.g. acme)")
@@ -242,6 +250,7 @@ func cmdTenant(ctx context.Context, e env) error {
 			fs.Var(&idle, "session-idle", "end sessions unused for this long, 5m to 720h (default 8h)")
 			fs.Var(&lifetime, "session-max", "end sessions this long after sign-in, 5m to 2160h (default 24h)")
 			fs.Var(&auditDays, "audit-retention-days", "delete audit events older than this many days, 7 to 3650; 0 keeps them forever (the default)")
+			fs.Var(&scimRate, "scim-rate-limit", "SCIM requests per second for this tenant (bursts of twice it), 1 to 10000; 0 takes GATEHOUSE_SCIM_RATE_LIMIT")
 		}
 	case "show":
 		slug = fs.String("slug", "", "tenant slug")
@@ -293,6 +302,7 @@ func cmdTenant(ctx context.Context, e env) error {
 		p.JITProvisioning, p.IdPInitiatedSSO = jit.value(), idpInitiated.value()
 		p.SessionIdleTimeout, p.SessionMaxLifetime = idle.value(), lifetime.value()
 		p.AuditRetentionDays = auditDays.value()
+		p.SCIMRateLimit = scimRate.value()
 		if t, err = svc.UpdateSettings(ctx, t.ID, p); err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/httpmw"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/modules/scim"
 	"github.com/gatehouse-dev/gatehouse/modules/sso"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -74,6 +75,15 @@ func openBus(c cache.Cache, cfg config.Config) bus.Bus {
 		return bus.NewRedis(r.Client(), cfg.RedisPrefix)
 	}
 	return bus.NewMemory()
+}
+
+// openLimiter holds rate limits in Redis when the cache is Redis (one budget across
+// replicas), else in this process.
+func openLimiter(c cache.Cache, cfg config.Config, log *slog.Logger) ratelimit.Limiter {
+	if r, ok := c.(*cache.Redis); ok {
+		return ratelimit.NewRedis(r.Client(), cfg.RedisPrefix, log)
+	}
+	return ratelimit.NewMemory()
 }
 
 // pruneAuditLogs applies each tenant's audit retention once an hour (and at start).
@@ -253,7 +263,8 @@ const scimRoot = "/scim/v2"
 
 func (s *server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
-	scimHandler, err := scim.New(scim.Config{BaseURL: s.cfg.URL(scimRoot), MaxBodyBytes: s.cfg.SCIMMaxBodyBytes},
+	scimHandler, err := scim.New(scim.Config{BaseURL: s.cfg.URL(scimRoot), MaxBodyBytes: s.cfg.SCIMMaxBodyBytes,
+		Limiter: openLimiter(s.cache, s.cfg, s.log), RateLimit: s.cfg.SCIMRateLimit},
 		s.log, s.tenancy, s.identity, s.access)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/reqmeta"
 	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -41,6 +44,10 @@ type Config struct {
 	BaseURL string
 	// MaxBodyBytes bounds every request body (413 past it).
 	MaxBodyBytes int64
+	// Limiter, when set, holds each tenant's request budget (429 past it); RateLimit is
+	// the budget in requests per second of tenants without their own, the burst twice it.
+	Limiter   ratelimit.Limiter
+	RateLimit int
 }
 
 // Handler serves /scim/v2.
@@ -122,12 +129,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	if h.overLimit(w, r, p.Tenant) {
+		return
+	}
 	ctx := context.WithValue(r.Context(), principalKey{}, p)
 	ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSCIMToken, ID: p.TokenID, Name: p.TokenName})
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	}
 	h.mux.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// overLimit takes the request from the tenant's budget; past it, it answers 429 with
+// Retry-After and says so.
+func (h *Handler) overLimit(w http.ResponseWriter, r *http.Request, t tenancy.Tenant) bool {
+	rate := t.SCIMRateLimit
+	if rate == 0 {
+		rate = h.cfg.RateLimit
+	}
+	if h.cfg.Limiter == nil || rate <= 0 {
+		return false
+	}
+	res := h.cfg.Limiter.Allow(r.Context(), "scim:"+t.ID, ratelimit.Limit{Rate: rate, Burst: 2 * rate})
+	if res.Allowed {
+		return false
+	}
+	secs := max(int(math.Ceil(res.RetryAfter.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{
+		"schemas": []string{errorURN},
+		"status":  strconv.Itoa(http.StatusTooManyRequests),
+		"detail": fmt.Sprintf("this tenant's SCIM rate limit of %d requests per second (bursts up to %d) is used up; retry after %d second(s)",
+			rate, 2*rate, secs),
+	})
+	return true
 }
 
 // groupsOnly refuses /Groups to tenants whose plan lacks user groups.

@@ -63,8 +63,11 @@ type Tenant struct {
 	// AuditRetentionDays is how long the tenant's audit events are kept; 0 keeps them
 	// forever. The server prunes older ones (audit.Log.PruneExpired).
 	AuditRetentionDays int
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// SCIMRateLimit is the tenant's SCIM budget in requests per second (bursts of twice
+	// it); 0 takes the deployment's default.
+	SCIMRateLimit int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Session lifetime defaults and bounds (a tenant's settings stay within them).
@@ -83,6 +86,9 @@ const (
 	MaxAuditRetentionDays = 3650
 )
 
+// MaxSCIMRateLimit bounds a tenant's SCIM rate limit (1 to it, or 0 for the default).
+const MaxSCIMRateLimit = 10000
+
 // tenantRow is a tenant as stored. Durations are kept as whole seconds, which reads the
 // same on PostgreSQL, SQLite and to a person looking at the table.
 type tenantRow struct {
@@ -98,6 +104,7 @@ type tenantRow struct {
 	SessionIdleSeconds int64            `bun:"session_idle_seconds"`
 	SessionMaxSeconds  int64            `bun:"session_max_seconds"`
 	AuditRetentionDays int              `bun:"audit_retention_days"`
+	SCIMRateLimit      int              `bun:"scim_rate_limit_per_second"`
 	CreatedAt          time.Time        `bun:"created_at"`
 	UpdatedAt          time.Time        `bun:"updated_at"`
 }
@@ -108,6 +115,7 @@ func toTenant(r tenantRow) Tenant {
 		SessionIdleTimeout: time.Duration(r.SessionIdleSeconds) * time.Second,
 		SessionMaxLifetime: time.Duration(r.SessionMaxSeconds) * time.Second,
 		AuditRetentionDays: r.AuditRetentionDays,
+		SCIMRateLimit:      r.SCIMRateLimit,
 		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
@@ -117,6 +125,7 @@ func fromTenant(t Tenant) tenantRow {
 		SessionIdleSeconds: int64(t.SessionIdleTimeout / time.Second),
 		SessionMaxSeconds:  int64(t.SessionMaxLifetime / time.Second),
 		AuditRetentionDays: t.AuditRetentionDays,
+		SCIMRateLimit:      t.SCIMRateLimit,
 		CreatedAt:          t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
@@ -232,6 +241,8 @@ type SettingsPatch struct {
 	SessionMaxLifetime *time.Duration
 	// AuditRetentionDays: 0 (keep forever) or 7 to 3650 days.
 	AuditRetentionDays *int
+	// SCIMRateLimit: 1 to 10000 requests per second, or 0 for the deployment's default.
+	SCIMRateLimit *int
 }
 
 // applySSOSettings applies p's SSO and session fields to t, recording what changed.
@@ -315,6 +326,14 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID string, p Setting
 			}
 			changes["auditRetentionDays"] = audit.Change{Before: t.AuditRetentionDays, After: d}
 			t.AuditRetentionDays = d
+		}
+		if p.SCIMRateLimit != nil && *p.SCIMRateLimit != t.SCIMRateLimit {
+			n := *p.SCIMRateLimit
+			if n < 0 || n > MaxSCIMRateLimit {
+				return apperr.Invalid("a SCIM rate limit of %d requests per second is out of range: use 1 to %d, or 0 for the deployment's default", n, MaxSCIMRateLimit)
+			}
+			changes["scimRateLimit"] = audit.Change{Before: t.SCIMRateLimit, After: n}
+			t.SCIMRateLimit = n
 		}
 		if len(changes) == 0 {
 			return nil
