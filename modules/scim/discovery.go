@@ -13,7 +13,7 @@ func (h *Handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, schema.ServiceProviderConfig(h.cfg.BaseURL, schema.SPConfig{
 		DocumentationURI: "https://github.com/gatehouse-dev/gatehouse#scim-20",
 		Patch:            true,
-		Bulk:             schema.BulkConfig{Supported: false},
+		Bulk:             schema.BulkConfig{Supported: true, MaxOperations: MaxBulkOperations, MaxPayloadSize: MaxBulkPayloadBytes},
 		Filter:           schema.FilterConfig{Supported: true, MaxResults: MaxResults},
 		Pagination:       &schema.PaginationConfig{Cursor: true, Index: true, DefaultMethod: "index", DefaultPageSize: DefaultCount, MaxPageSize: MaxResults},
 		ChangePassword:   false,

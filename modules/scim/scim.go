@@ -96,6 +96,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("PATCH /Groups/{id}", h.groupsOnly(h.patchGroup))
 	m.HandleFunc("DELETE /Groups/{id}", h.groupsOnly(h.deleteGroup))
 
+	m.HandleFunc("POST /Bulk", h.bulk)
+
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, apperr.NotFound("no SCIM endpoint %s %s; see %s/ResourceTypes", r.Method, r.URL.Path, h.cfg.BaseURL))
 	})
@@ -135,7 +137,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), principalKey{}, p)
 	ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSCIMToken, ID: p.TokenID, Name: p.TokenName})
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+		limit := h.cfg.MaxBodyBytes
+		if r.URL.Path == "/Bulk" {
+			limit = MaxBulkPayloadBytes
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	h.mux.ServeHTTP(w, r.WithContext(ctx))
 }

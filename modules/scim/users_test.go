@@ -17,7 +17,7 @@ func TestDiscovery(t *testing.T) {
 		e := newEnv(t, bdb)
 		spc := e.do("GET", "/ServiceProviderConfig", nil).must(t, 200)
 		if get(spc.Body, "patch.supported") != true || get(spc.Body, "filter.maxResults") != float64(1000) ||
-			get(spc.Body, "bulk.supported") != false || get(spc.Body, "etag.supported") != true ||
+			get(spc.Body, "bulk.supported") != true || get(spc.Body, "etag.supported") != true ||
 			get(spc.Body, "authenticationSchemes.0.type") != "oauthbearertoken" {
 			t.Fatalf("ServiceProviderConfig: %s", spc.Raw)
 		}

@@ -1,0 +1,484 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/patch"
+)
+
+// Bulk limits (RFC 7644 §3.7.4), advertised in /ServiceProviderConfig; past them the
+// request is refused with 413.
+const (
+	// MaxBulkOperations bounds the operations of one Bulk request.
+	MaxBulkOperations = 1000
+	// MaxBulkPayloadBytes bounds a Bulk request body (it replaces MaxBodyBytes there).
+	MaxBulkPayloadBytes = 1 << 20
+)
+
+// bulkBatchSize is how many consecutive creates share one transaction. Each create
+// still runs in its own savepoint; the batch only saves the commits. It is kept small
+// because a batch holds SQLite's write lock.
+const bulkBatchSize = 100
+
+const (
+	bulkRequestURN  = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+	bulkResponseURN = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+	bulkIDPrefix    = "bulkId:"
+)
+
+// bulkOp is one operation of a Bulk request as read.
+type bulkOp struct {
+	method, bulkID, version, path string
+	rt, id                        string         // resource type and id from path; id may be "bulkId:…"
+	data                          map[string]any // nil for DELETE
+	refs                          []string       // bulkIds it references, in path or data
+	err                           error          // why it is invalid; it fails with it in its turn
+}
+
+type bulkResult struct {
+	Method   string         `json:"method"`
+	BulkID   string         `json:"bulkId,omitempty"`
+	Version  string         `json:"version,omitempty"`
+	Location string         `json:"location,omitempty"`
+	Status   string         `json:"status"`
+	Response map[string]any `json:"response,omitempty"`
+}
+
+// bulk is POST /Bulk (RFC 7644 §3.7). The request is authenticated and decoded once.
+// Operations run in request order except that one referring to another's bulkId waits
+// until that one has run (a cycle or an unknown bulkId fails the operations involved,
+// never the request). Each operation goes through the same function as its
+// single-resource endpoint, with the same rules, audit events and deprovisioning, and is
+// atomic on its own; consecutive creates share a transaction per batch.
+func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
+	body, err := decodeBody(r)
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			h.writeTooLarge(w, "the bulk request is larger than maxPayloadSize (%d bytes)", MaxBulkPayloadBytes)
+			return
+		}
+		h.writeError(w, r, err)
+		return
+	}
+	ops, failOnErrors, err := parseBulk(body)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if len(ops) > MaxBulkOperations {
+		h.writeTooLarge(w, "the bulk request has %d operations, more than maxOperations (%d)", len(ops), MaxBulkOperations)
+		return
+	}
+	b := newBulkRun(h, r.Context(), ops, failOnErrors)
+	b.run()
+	results := make([]bulkResult, 0, len(b.order))
+	for _, i := range b.order {
+		results = append(results, b.results[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"schemas": []string{bulkResponseURN}, "Operations": results})
+}
+
+func (h *Handler) writeTooLarge(w http.ResponseWriter, format string, args ...any) {
+	writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{
+		"schemas": []string{errorURN},
+		"status":  strconv.Itoa(http.StatusRequestEntityTooLarge),
+		"detail":  apperr.PublicMessage(apperr.Invalid(format, args...)),
+	})
+}
+
+func invalidSyntax(format string, args ...any) error {
+	return apperr.Invalid(format, args...).WithCode("invalidSyntax")
+}
+
+// parseBulk reads a BulkRequest; attribute names match case-insensitively. A malformed
+// request is refused; a malformed operation only fails itself.
+func parseBulk(body map[string]any) ([]*bulkOp, int, error) {
+	var ops []*bulkOp
+	failOnErrors := 0
+	sawSchema := false
+	for k, v := range body {
+		switch strings.ToLower(k) {
+		case "schemas":
+			l, _ := v.([]any)
+			for _, s := range l {
+				sawSchema = sawSchema || s == bulkRequestURN
+			}
+		case "failonerrors":
+			n, ok := v.(json.Number)
+			i, err := n.Int64()
+			if !ok || err != nil || i < 1 {
+				return nil, 0, invalidValue("failOnErrors must be a positive integer")
+			}
+			failOnErrors = int(min(i, MaxBulkOperations+1))
+		case "operations":
+			l, ok := v.([]any)
+			if !ok {
+				return nil, 0, invalidSyntax("Operations must be a list of operations")
+			}
+			for _, e := range l {
+				ops = append(ops, parseBulkOp(e))
+			}
+		default:
+			return nil, 0, invalidSyntax("unknown bulk request attribute %q", k)
+		}
+	}
+	if !sawSchema {
+		return nil, 0, invalidSyntax("schemas must be [%q]", bulkRequestURN)
+	}
+	if ops == nil {
+		return nil, 0, invalidSyntax("Operations is required")
+	}
+	return ops, failOnErrors, nil
+}
+
+func parseBulkOp(e any) *bulkOp {
+	op := &bulkOp{}
+	m, ok := e.(map[string]any)
+	if !ok {
+		op.err = invalidSyntax("every operation must be an object")
+		return op
+	}
+	var data any
+	for k, v := range m {
+		s, isString := v.(string)
+		switch lk := strings.ToLower(k); lk {
+		case "method", "bulkid", "version", "path":
+			if !isString {
+				op.err = invalidSyntax("%s must be a string", k)
+				return op
+			}
+			switch lk {
+			case "method":
+				op.method = strings.ToUpper(s)
+			case "bulkid":
+				op.bulkID = s
+			case "version":
+				op.version = s
+			case "path":
+				op.path = s
+			}
+		case "data":
+			data = v
+		default:
+			op.err = invalidSyntax("unknown bulk operation attribute %q", k)
+			return op
+		}
+	}
+	op.err = op.check(data)
+	return op
+}
+
+// check validates an operation's method, path and data, and finds its references.
+func (op *bulkOp) check(data any) error {
+	switch op.method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		return invalidValue("method must be POST, PUT, PATCH or DELETE, not %q", op.method)
+	}
+	rest, ok := strings.CutPrefix(op.path, "/")
+	name, id, _ := strings.Cut(rest, "/")
+	switch {
+	case !ok:
+	case strings.EqualFold(name, "Users"):
+		op.rt = resUser
+	case strings.EqualFold(name, "Groups"):
+		op.rt = resGroup
+	}
+	if op.rt == "" || strings.Contains(id, "/") {
+		return invalidValue("path must be /Users, /Users/{id}, /Groups or /Groups/{id}, not %q", op.path)
+	}
+	op.id = id
+	if op.method == http.MethodPost {
+		if id != "" {
+			return invalidValue("POST creates: its path is /%ss, without an id", op.rt)
+		}
+		if op.bulkID == "" {
+			return invalidValue("a POST operation needs a bulkId")
+		}
+	} else if id == "" {
+		return invalidValue("%s needs the resource's id in its path: /%ss/{id}", op.method, op.rt)
+	}
+	if ref, ok := strings.CutPrefix(id, bulkIDPrefix); ok {
+		op.refs = append(op.refs, ref)
+	}
+	if op.method == http.MethodDelete {
+		return nil
+	}
+	m, ok := data.(map[string]any)
+	if !ok {
+		return invalidValue("%s needs data, the resource or PATCH request as an object", op.method)
+	}
+	op.data = m
+	walkStrings(m, func(s string) string {
+		if ref, ok := strings.CutPrefix(s, bulkIDPrefix); ok {
+			op.refs = append(op.refs, ref)
+		}
+		return s
+	})
+	return nil
+}
+
+// walkStrings replaces every string in v (nested objects and lists included) by f of it.
+func walkStrings(v any, f func(string) string) any {
+	switch t := v.(type) {
+	case string:
+		return f(t)
+	case map[string]any:
+		for k, e := range t {
+			t[k] = walkStrings(e, f)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = walkStrings(e, f)
+		}
+	}
+	return v
+}
+
+// bulkRun is the state of one Bulk request being processed.
+type bulkRun struct {
+	h       *Handler
+	ctx     context.Context
+	tenant  string
+	ops     []*bulkOp
+	results []bulkResult
+	order   []int // operations in the order processed
+	failOn  int   // 0: process all
+	errors  int
+
+	defined map[string]int    // bulkId → the POST that defines it
+	created map[string]string // bulkId → id of the resource created
+	failed  map[string]bool   // bulkIds whose operation failed
+
+	pending    []int // not yet processed, in request order
+	cursor     int
+	progressed bool // an operation was taken in the current pass over pending
+	stuck      bool // a whole pass took none: what is left waits on a cycle
+}
+
+func newBulkRun(h *Handler, ctx context.Context, ops []*bulkOp, failOn int) *bulkRun {
+	b := &bulkRun{h: h, ctx: ctx, tenant: principal(ctx).Tenant.ID, ops: ops, failOn: failOn,
+		results: make([]bulkResult, len(ops)), defined: map[string]int{}, created: map[string]string{}, failed: map[string]bool{}}
+	for i, op := range ops {
+		b.pending = append(b.pending, i)
+		if op.err != nil || op.method != http.MethodPost {
+			continue
+		}
+		if _, dup := b.defined[op.bulkID]; dup {
+			op.err = invalidValue("bulkId %q is used by more than one POST in this request", op.bulkID)
+			continue
+		}
+		b.defined[op.bulkID] = i
+	}
+	return b
+}
+
+func (b *bulkRun) done() bool { return b.failOn > 0 && b.errors >= b.failOn }
+
+// next takes the next operation to process: the first pending one, in request order,
+// whose references are resolved, or that must fail without running (the error).
+func (b *bulkRun) next() (int, error, bool) {
+	for len(b.pending) > 0 {
+		if b.cursor >= len(b.pending) {
+			b.stuck = b.stuck || !b.progressed
+			b.cursor, b.progressed = 0, false
+		}
+		i := b.pending[b.cursor]
+		ready, err := b.readiness(b.ops[i])
+		if !ready && b.stuck {
+			ready, err = true, invalidValue("the bulkId references of this operation form a cycle, so they cannot be resolved")
+		}
+		if ready {
+			b.pending = slices.Delete(b.pending, b.cursor, b.cursor+1)
+			b.progressed = true
+			return i, err, true
+		}
+		b.cursor++
+	}
+	return 0, nil, false
+}
+
+func (b *bulkRun) readiness(op *bulkOp) (bool, error) {
+	if op.err != nil {
+		return true, op.err
+	}
+	ready := true
+	for _, ref := range op.refs {
+		switch _, known := b.defined[ref]; {
+		case !known:
+			return true, invalidValue("bulkId %q is not defined by any POST in this request", ref)
+		case b.failed[ref]:
+			return true, invalidValue("bulkId %q refers to an operation that failed", ref)
+		case b.created[ref] == "":
+			ready = false
+		}
+	}
+	return ready, nil
+}
+
+func (b *bulkRun) run() {
+	type taken struct {
+		i   int
+		err error
+	}
+	var carry *taken
+	for !b.done() {
+		var t taken
+		if carry != nil {
+			t, carry = *carry, nil
+		} else {
+			i, err, ok := b.next()
+			if !ok {
+				return
+			}
+			t = taken{i, err}
+		}
+		if t.err != nil || b.ops[t.i].method != http.MethodPost {
+			b.exec(t.i, t.err, b.h.identity, b.h.access)
+			continue
+		}
+		// A batch of consecutive creates in one transaction, each in its own savepoint.
+		var batch []int
+		err := b.h.access.RunInTx(b.ctx, func(ctx context.Context, ac *access.Service, ids *identity.Service) error {
+			i, err := t.i, t.err
+			for {
+				batch = append(batch, i)
+				b.exec(i, err, ids, ac)
+				if b.done() || len(batch) == bulkBatchSize {
+					return nil
+				}
+				var ok bool
+				if i, err, ok = b.next(); !ok {
+					return nil
+				}
+				if b.ops[i].method != http.MethodPost {
+					carry = &taken{i, err}
+					return nil
+				}
+			}
+		})
+		if err != nil {
+			// The commit failed: nothing of the batch was stored.
+			for _, i := range batch {
+				if s := b.results[i].Status; s == "" || s[0] != '2' {
+					continue
+				}
+				b.errors++
+				b.fail(i, err)
+				if op := b.ops[i]; op.method == http.MethodPost {
+					delete(b.created, op.bulkID)
+				}
+			}
+		}
+	}
+}
+
+// exec processes operation i: it fails with err when that is set, else it runs on ids
+// and ac (bound to a batch's transaction for creates).
+func (b *bulkRun) exec(i int, err error, ids *identity.Service, ac *access.Service) {
+	op := b.ops[i]
+	b.order = append(b.order, i)
+	b.results[i] = bulkResult{Method: op.method, BulkID: op.bulkID}
+	if err == nil {
+		err = b.apply(op, ids, ac)
+	}
+	if err != nil {
+		b.errors++
+		b.fail(i, err)
+	}
+}
+
+func (b *bulkRun) fail(i int, err error) {
+	op := b.ops[i]
+	if op.method == http.MethodPost && op.bulkID != "" {
+		b.failed[op.bulkID] = true
+	}
+	status, body := b.h.errorBody(b.ctx, op.method, "/Bulk "+op.path, err)
+	b.results[i] = bulkResult{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(status), Response: body}
+}
+
+// apply resolves op's references and runs it through the single-resource endpoint's
+// function, recording its result.
+func (b *bulkRun) apply(op *bulkOp, ids *identity.Service, ac *access.Service) error {
+	resolve := func(s string) string {
+		if ref, ok := strings.CutPrefix(s, bulkIDPrefix); ok && b.created[ref] != "" {
+			return b.created[ref]
+		}
+		return s
+	}
+	id := resolve(op.id)
+	if op.data != nil {
+		walkStrings(op.data, resolve)
+	}
+	if op.rt == resGroup {
+		if err := groupsAllowed(b.ctx); err != nil {
+			return err
+		}
+	}
+	var patchOps []patch.Operation
+	if op.method == http.MethodPatch {
+		raw, err := json.Marshal(op.data)
+		if err != nil {
+			return err
+		}
+		if patchOps, err = patch.ParseRequest(raw, MaxPatchOperations); err != nil {
+			return patchError(err)
+		}
+	}
+	ctx, ifVersion := b.ctx, parseVersion(op.version)
+	status, version := http.StatusOK, int64(0)
+	var err error
+	switch op.rt + " " + op.method {
+	case resUser + " POST":
+		var u identity.User
+		u, err = b.h.createUserFrom(ctx, ids, b.tenant, op.data)
+		id, version, status = u.ID, u.Version, http.StatusCreated
+	case resUser + " PUT":
+		var u identity.User
+		u, err = b.h.replaceUserFrom(ctx, b.tenant, id, ifVersion, op.data)
+		version = u.Version
+	case resUser + " PATCH":
+		var u identity.User
+		u, err = b.h.patchUserWith(ctx, b.tenant, id, ifVersion, patchOps)
+		version = u.Version
+	case resUser + " DELETE":
+		err = b.h.identity.DeleteUser(ctx, b.tenant, id, ifVersion)
+		status = http.StatusNoContent
+	case resGroup + " POST":
+		var g access.Group
+		g, err = b.h.createGroupFrom(ctx, ac, b.tenant, op.data)
+		id, version, status = g.ID, g.Version, http.StatusCreated
+	case resGroup + " PUT":
+		var g access.Group
+		g, err = b.h.replaceGroupFrom(ctx, b.tenant, id, ifVersion, op.data)
+		version = g.Version
+	case resGroup + " PATCH":
+		var g access.Group
+		g, err = b.h.patchGroupWith(ctx, b.tenant, id, ifVersion, patchOps)
+		version, status = g.Version, http.StatusNoContent
+	case resGroup + " DELETE":
+		err = b.h.access.DeleteGroup(ctx, b.tenant, id, ifVersion)
+		status = http.StatusNoContent
+	}
+	if err != nil {
+		return err
+	}
+	res := &b.results[b.order[len(b.order)-1]]
+	res.Status, res.Location = strconv.Itoa(status), b.h.location(op.rt, id)
+	if version != 0 {
+		res.Version = etag(version)
+	}
+	if op.method == http.MethodPost {
+		b.created[op.bulkID] = id
+	}
+	return nil
+}
