@@ -264,3 +264,39 @@ func TestConcurrentCreates(t *testing.T) {
 		}
 	})
 }
+
+// attributes / excludedAttributes name extension attributes by their full URN path
+// (RFC 7644 §3.10), on single reads, lists and .search.
+func TestExtensionAttributeProjection(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		manager := e.do("POST", "/Users", map[string]any{"userName": "boss@acme.test"}).must(t, 201).str("id")
+		u := e.do("POST", "/Users", map[string]any{"schemas": []string{userSchema, enterpriseURN}, "userName": "ada@acme.test",
+			"title": "Engineer", enterpriseURN: map[string]any{"department": "R&D", "costCenter": "42", "manager": map[string]any{"value": manager}}}).must(t, 201)
+		id := u.str("id")
+
+		only := e.do("GET", "/Users/"+id+"?attributes="+enterpriseURN+":department", nil).must(t, 200)
+		ext, _ := only.Body[enterpriseURN].(map[string]any)
+		if only.ent("department") != "R&D" || len(ext) != 1 || only.str("title") != "" || only.str("userName") != "" || only.str("id") != id {
+			t.Fatalf("attributes=<urn>:department: %s", only.Raw)
+		}
+		whole := e.do("GET", "/Users/"+id+"?attributes="+enterpriseURN, nil).must(t, 200)
+		if whole.ent("department") != "R&D" || whole.ent("costCenter") != "42" || whole.str("title") != "" {
+			t.Fatalf("attributes=<urn>: %s", whole.Raw)
+		}
+		without := e.do("GET", "/Users/"+id+"?excludedAttributes="+enterpriseURN+":manager", nil).must(t, 200)
+		if get(without.Body[enterpriseURN], "manager") != nil || without.ent("department") != "R&D" || without.str("title") != "Engineer" {
+			t.Fatalf("excludedAttributes=<urn>:manager: %s", without.Raw)
+		}
+		list := e.do("GET", "/Users?filter=userName+eq+%22ada@acme.test%22&attributes="+enterpriseURN+":costCenter", nil).must(t, 200)
+		if r := list.resources(); len(r) != 1 || get(r[0], "userName") != nil || get(r[0].(map[string]any)[enterpriseURN], "costCenter") != "42" {
+			t.Fatalf("list with attributes=<urn>:costCenter: %s", list.Raw)
+		}
+		search := e.do("POST", "/Users/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"},
+			"filter": `userName eq "ada@acme.test"`, "excludedAttributes": []string{enterpriseURN}}).must(t, 200)
+		if r := search.resources(); len(r) != 1 || r[0].(map[string]any)[enterpriseURN] != nil || get(r[0], "title") != "Engineer" {
+			t.Fatalf(".search excluding the extension: %s", search.Raw)
+		}
+		e.do("GET", "/Users/"+id+"?attributes="+enterpriseURN+":nope", nil).scimError(t, 400, "invalidValue")
+	})
+}
