@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/graph/model"
@@ -15,9 +16,18 @@ import (
 
 // Named converters from module types to GraphQL models, one per type.
 
-// tenantOf returns the request's tenant (loaded once per request).
+// tenantOf returns the request's tenant, read once per request (the first caller
+// reads it; a loader would only add its batching wait for this one key).
 func (r *Resolver) tenantOf(ctx context.Context, v access.Viewer) (tenancy.Tenant, error) {
-	return load(ctx).tenant.Load(ctx, v.TenantID)
+	req := requestFrom(ctx)
+	req.tenantOnce.Do(func() { req.tenant, req.tenantErr = r.Tenancy.Tenant(ctx, v.TenantID) })
+	return req.tenant, req.tenantErr
+}
+
+// forgetTenant makes the next tenantOf read the tenant again (after a settings change).
+func forgetTenant(ctx context.Context) {
+	req := requestFrom(ctx)
+	req.tenantOnce = sync.Once{}
 }
 
 func toUser(u identity.User, mode tenancy.ProvisioningMode) *model.User {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
-	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
 // loaders batch what list fields need, per request and per tenant, so a page of 100
@@ -24,12 +23,13 @@ type loaders struct {
 	spacesOfUser  *dataloadgen.Loader[string, []access.EffectiveAccess]
 	grantsOfGroup *dataloadgen.Loader[string, []access.Grant]
 	grantsOfSpace *dataloadgen.Loader[string, []access.Grant]
-	tenant        *dataloadgen.Loader[string, tenancy.Tenant]
 }
 
-// batchWait is how long a loader collects keys before it queries. Connections prime
-// the first level of per-user loads (primeUsers), so this only has to gather the
-// loads that fan out from one finished batch, which start within microseconds.
+// batchWait is how long a loader collects keys before it queries: every field that
+// goes through a loader waits this long. Connections prime the first level of per-user
+// loads (primeUsers), so it only has to gather the loads that fan out from one finished
+// batch, which start within microseconds. Single objects (the viewer's user, the
+// tenant) are read directly, without this wait.
 const batchWait = 5 * time.Millisecond
 
 // byKey adapts a module's batch function (map by id) to a loader fetch that returns
@@ -72,10 +72,6 @@ func (r *Resolver) newLoaders(tenantID string) *loaders {
 		}), opt),
 		grantsOfSpace: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string][]access.Grant, error) {
 			return r.Access.GrantsOfSpaces(ctx, tenantID, ids)
-		}), opt),
-		tenant: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string]tenancy.Tenant, error) {
-			t, err := r.Tenancy.Tenant(ctx, tenantID)
-			return map[string]tenancy.Tenant{tenantID: t}, err
 		}), opt),
 	}
 }

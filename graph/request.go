@@ -32,6 +32,10 @@ type request struct {
 	once   sync.Once
 	viewer access.Viewer
 	err    error
+
+	tenantOnce sync.Once
+	tenant     tenancy.Tenant
+	tenantErr  error
 }
 
 type requestKey struct{}

@@ -254,7 +254,7 @@ func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model
 	if err != nil {
 		return nil, err
 	}
-	load(ctx).tenant.Clear(v.TenantID)
+	forgetTenant(ctx)
 	return toTenant(t), nil
 }
 
@@ -909,7 +909,16 @@ func (r *viewerResolver) User(ctx context.Context, obj *model.Viewer) (*model.Us
 	if err != nil {
 		return nil, err
 	}
-	return notNil(r.userByRawID(ctx, v.UserID))
+	// One object: read directly rather than wait for a loader's batch.
+	u, err := r.Identity.GetUser(ctx, v.TenantID, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := r.mode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return toUser(u, mode), nil
 }
 
 // Tenant is the resolver for the tenant field.
