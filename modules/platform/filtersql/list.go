@@ -86,14 +86,13 @@ func List(ctx context.Context, idb bun.IDB, spec ListSpec, dest any) (Result, er
 			return Result{}, err
 		}
 	}
-	countQ, err := where(idb.NewSelect().TableExpr(spec.Table))
-	if err != nil {
-		return Result{}, err
-	}
-	n, err := countQ.Count(ctx)
-	res := Result{Total: int(n)}
-	if err != nil || spec.Limit == 0 || (spec.After == nil && spec.Offset >= res.Total) {
-		return res, err
+	count := func() (Result, error) {
+		countQ, err := where(idb.NewSelect().TableExpr(spec.Table))
+		if err != nil {
+			return Result{}, err
+		}
+		n, err := countQ.Count(ctx)
+		return Result{Total: int(n)}, err
 	}
 	sel, err := where(idb.NewSelect().Model(dest))
 	if err != nil {
@@ -104,6 +103,22 @@ func List(ctx context.Context, idb bun.IDB, spec ListSpec, dest any) (Result, er
 		sel = sel.OrderExpr(spec.OrderBy.Column + sortDir)
 	}
 	sel = sel.OrderExpr(spec.IDColumn + idDir)
+	if spec.After == nil && spec.Offset == 0 && spec.Limit > 0 {
+		// A first page shorter than the limit is the whole result: its length is the
+		// total, and the count query (which grows with the tenant) is not needed. This
+		// is every "userName eq" lookup an IdP makes.
+		if err := sel.Limit(int64(spec.Limit)).Scan(ctx); err != nil {
+			return Result{}, err
+		}
+		if n := reflect.ValueOf(dest).Elem().Len(); n < spec.Limit {
+			return Result{Total: n}, nil
+		}
+		return count()
+	}
+	res, err := count()
+	if err != nil || spec.Limit == 0 || (spec.After == nil && spec.Offset >= res.Total) {
+		return res, err
+	}
 	if spec.After == nil {
 		return res, sel.Offset(int64(spec.Offset)).Limit(int64(spec.Limit)).Scan(ctx)
 	}
