@@ -25,9 +25,11 @@ fmt:
 conformance:
 	./scripts/conformance.sh
 
-# Benchmarks against real PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379): a few
-# minutes on 2 cores; BENCH_FLAGS=--small is a ~1 minute smoke run, --million adds 1M users.
-# Writes BENCH_OUT (docs/benchmarks.json); docs/benchmarks.md explains the figures.
+# Benchmarks against real PostgreSQL and Redis, found or started like the tests' (the
+# script exports their URLs): a few minutes on 2 cores; BENCH_FLAGS=--small is a ~1 minute
+# smoke run, --million adds 1M users. Writes BENCH_OUT (docs/benchmarks.json);
+# docs/benchmarks.md explains the figures.
 BENCH_OUT ?= docs/benchmarks.json
 bench:
-	$(GO) run ./cmd/gatehouse-bench $(BENCH_FLAGS) --out $(BENCH_OUT)
+	GATEHOUSE_TEST_REQUIRE_SERVICES=1 ./scripts/test-services.sh sh -c '$(GO) run ./cmd/gatehouse-bench \
+		--postgres "$$GATEHOUSE_TEST_POSTGRES_URL" --redis "$$GATEHOUSE_TEST_REDIS_URL" $(BENCH_FLAGS) --out $(BENCH_OUT)'
