@@ -56,7 +56,9 @@ func invalid(path, format string, args ...any) error {
 //   - A single non-array value for a multi-valued attribute is read as a
 //     one-element list.
 //   - Booleans given as strings in any case: Microsoft Entra ID sends
-//     "False".
+//     "False". Integers and decimals given as strings holding a JSON number
+//     ("123", "1.5"): Okta's and Entra's attribute mappings send numbers
+//     as strings.
 //   - A single-valued complex attribute that has a "value" sub-attribute
 //     (enterprise manager) accepts a bare string, number or boolean as that
 //     value: Entra sends "manager": "2819c223" for {"value": "2819c223"}.
@@ -227,7 +229,27 @@ func coerceBool(path string, v any) (any, error) {
 	return nil, invalid(path, "must be a boolean (true or false), got %s", describe(v))
 }
 
+// numberString reads a string holding a JSON number as that number; other
+// values are returned as they are.
+func numberString(v any) any {
+	s, ok := v.(string)
+	if !ok {
+		return v
+	}
+	s = strings.TrimSpace(s)
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) || !json.Valid([]byte(s)) {
+		return v
+	}
+	return json.Number(s)
+}
+
 func coerceInteger(path string, v any) (any, error) {
+	if n, ok := numberString(v).(json.Number); ok {
+		if _, isStr := v.(string); isStr && strings.ContainsAny(string(n), ".eE") {
+			return nil, invalid(path, "must be an integer (no fraction or exponent), got %s", describe(v))
+		}
+		v = n
+	}
 	switch x := v.(type) {
 	case json.Number:
 		s := string(x)
@@ -253,6 +275,7 @@ func coerceInteger(path string, v any) (any, error) {
 }
 
 func coerceDecimal(path string, v any) (any, error) {
+	v = numberString(v)
 	switch x := v.(type) {
 	case json.Number:
 		s := string(x)
