@@ -71,7 +71,76 @@ func multiAttr(name string) (string, bool) {
 	return "", false
 }
 
-type userFilterSchema struct{ tenantID string }
+type userFilterSchema struct {
+	tenantID string
+	exts     []UserExtension // the tenant's declared extensions, when the query names one
+}
+
+// extField is the user_ext_values column (alias x) that holds a value of a.
+func extField(a *ExtensionAttribute) filtersql.Field {
+	switch a.Type {
+	case ExtInteger, ExtDecimal:
+		return filtersql.Field{Column: "x.value_num", Kind: filtersql.Number}
+	case ExtBoolean:
+		return filtersql.Field{Column: "x.value_bool", Kind: filtersql.Bool}
+	case ExtDateTime:
+		return filtersql.Field{Column: "x.value_time", Kind: filtersql.Time}
+	}
+	if a.CaseExact {
+		return filtersql.Field{Column: "x.value_text", CaseExact: true}
+	}
+	return filtersql.Field{Column: "x.value_key", Folded: true}
+}
+
+// extAttr finds a declared extension attribute named by p.
+func (s userFilterSchema) extAttr(p filter.AttrPath) (*UserExtension, *ExtensionAttribute, error) {
+	for i := range s.exts {
+		x := &s.exts[i]
+		if !strings.EqualFold(x.URN, p.URN) {
+			continue
+		}
+		a := x.Attribute(p.Name)
+		if a == nil || p.Sub != "" {
+			return nil, nil, unknownAttr(p)
+		}
+		if !a.Indexed {
+			return nil, nil, apperr.Invalid("attribute %q is not declared indexed, so it cannot be filtered or sorted on", p.String()).WithCode("invalidFilter")
+		}
+		return x, a, nil
+	}
+	return nil, nil, unknownAttr(p)
+}
+
+// mentionsExtension reports whether a filter or sort names an attribute outside the core
+// and enterprise schemas, so the tenant's declarations must be read to resolve it.
+func mentionsExtension(e filter.Expr, sortBy *filter.AttrPath) bool {
+	other := func(p filter.AttrPath) bool {
+		u := strings.ToLower(p.URN)
+		return u != "" && u != coreUserURN && u != enterpriseUserURN
+	}
+	if sortBy != nil && other(*sortBy) {
+		return true
+	}
+	var walk func(filter.Expr) bool
+	walk = func(e filter.Expr) bool {
+		switch n := e.(type) {
+		case filter.And:
+			return walk(n.Left) || walk(n.Right)
+		case filter.Or:
+			return walk(n.Left) || walk(n.Right)
+		case filter.Not:
+			return walk(n.X)
+		case filter.Compare:
+			return other(n.Attr)
+		case filter.Present:
+			return other(n.Attr)
+		case filter.ValuePath:
+			return other(n.Attr)
+		}
+		return false
+	}
+	return e != nil && walk(e)
+}
 
 func unknownAttr(p filter.AttrPath) error {
 	return apperr.Invalid("attribute %q is not a filterable User attribute", p.String()).WithCode("invalidFilter")
@@ -89,7 +158,19 @@ func (s userFilterSchema) Resolve(p filter.AttrPath) (*filtersql.Field, *filters
 			return nil, nil, unknownAttr(p)
 		}
 	default:
-		return nil, nil, unknownAttr(p)
+		x, a, err := s.extAttr(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		f := extField(a)
+		return nil, &filtersql.Multi{
+			Subquery:   "SELECT x.user_id FROM user_ext_values AS x WHERE x.tenant_id = ? AND x.urn = ? AND x.attr = ?",
+			Args:       []any{s.tenantID, x.URN, a.Name},
+			DefaultSub: "value",
+			Sub: func(sub string) (filtersql.Field, bool) {
+				return f, strings.EqualFold(sub, "value")
+			},
+		}, nil
 	}
 	if attr, ok := multiAttr(p.Name); ok {
 		m := &filtersql.Multi{
@@ -130,10 +211,18 @@ func (s userFilterSchema) Resolve(p filter.AttrPath) (*filtersql.Field, *filters
 
 // sortColumn returns the ORDER BY expression for a sortBy attribute. Multi-valued
 // attributes sort by their primary (else first) value.
-func sortColumn(p filter.AttrPath) (filtersql.Field, error) {
-	f, m, err := userFilterSchema{}.Resolve(p)
+func sortColumn(s userFilterSchema, p filter.AttrPath) (filtersql.Field, error) {
+	f, m, err := s.Resolve(p)
 	if err != nil {
 		return filtersql.Field{}, apperr.Invalid("cannot sort by %q: %s", p.String(), apperr.PublicMessage(err)).WithCode("invalidValue")
+	}
+	if u := strings.ToLower(p.URN); m != nil && u != "" && u != coreUserURN && u != enterpriseUserURN {
+		// A declared extension attribute: its first value. The URN and name are inlined;
+		// both were validated at declaration (letters, digits, ':', '.', '_', '-' only).
+		x, a, _ := s.extAttr(p)
+		sf := extField(a)
+		return filtersql.Field{Kind: sf.Kind, Column: "(SELECT " + sf.Column + " FROM user_ext_values AS x WHERE x.user_id = u.id AND x.urn = '" +
+			x.URN + "' AND x.attr = '" + a.Name + "' ORDER BY x.position LIMIT 1)"}, nil
 	}
 	if m != nil {
 		attr, _ := multiAttr(p.Name)

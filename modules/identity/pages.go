@@ -61,7 +61,7 @@ func (s *Service) PageUsers(ctx context.Context, tenantID string, p UserPage) ([
 	for i := range users {
 		ptrs[i] = &users[i]
 	}
-	return users, more, loadValues(ctx, s.db, ptrs)
+	return users, more, loadValues(ctx, s.db, ptrs, false)
 }
 
 // UsersByIDs returns the tenant's users with these ids (values included), for batch
@@ -79,7 +79,7 @@ func (s *Service) UsersByIDs(ctx context.Context, tenantID string, idList []stri
 	for i := range users {
 		ptrs[i] = &users[i]
 	}
-	if err := loadValues(ctx, s.db, ptrs); err != nil {
+	if err := loadValues(ctx, s.db, ptrs, false); err != nil {
 		return nil, err
 	}
 	for _, u := range users {

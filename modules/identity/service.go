@@ -78,6 +78,12 @@ func (s *Service) CreateUser(ctx context.Context, tenantID string, u User) (User
 		if err := insertValues(ctx, tx, u.Values); err != nil {
 			return err
 		}
+		if err := s.checkExt(ctx, tx, &u); err != nil {
+			return err
+		}
+		if err := storeExt(ctx, tx, &u, false); err != nil {
+			return err
+		}
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "user.created",
 			Target: userTarget(&u), Changes: diff(&User{}, &u)})
 	})
@@ -101,7 +107,7 @@ func (s *Service) GetUser(ctx context.Context, tenantID, id string) (User, error
 	if err != nil {
 		return User{}, err
 	}
-	if err := loadValues(ctx, s.db, []*User{&u}); err != nil {
+	if err := loadValues(ctx, s.db, []*User{&u}, true); err != nil {
 		return User{}, err
 	}
 	return u, nil
@@ -125,7 +131,9 @@ func getUser(ctx context.Context, idb bun.IDB, tenantID, id string, forUpdate bo
 	return u, err
 }
 
-func loadValues(ctx context.Context, idb bun.IDB, users []*User) error {
+// loadValues loads the users' multi-valued attributes and, with ext, their extension
+// values (the GraphQL API does not serve extension attributes, so its pages skip them).
+func loadValues(ctx context.Context, idb bun.IDB, users []*User, ext bool) error {
 	if len(users) == 0 {
 		return nil
 	}
@@ -134,7 +142,7 @@ func loadValues(ctx context.Context, idb bun.IDB, users []*User) error {
 	for i, u := range users {
 		byID[u.ID] = u
 		idList[i] = u.ID
-		u.Values = nil
+		u.Values, u.Ext = nil, nil
 	}
 	var vs []Value
 	err := idb.NewSelect().Model(&vs).Where("user_id IN (?)", bun.In(idList)).
@@ -146,7 +154,23 @@ func loadValues(ctx context.Context, idb bun.IDB, users []*User) error {
 		u := byID[v.UserID]
 		u.Values = append(u.Values, v)
 	}
-	return nil
+	if !ext {
+		return nil
+	}
+	return loadExt(ctx, idb, byID, idList)
+}
+
+// checkExt validates the user's extension values against the tenant's declarations,
+// read only when the user has any.
+func (s *Service) checkExt(ctx context.Context, idb bun.IDB, u *User) error {
+	if len(u.Ext) == 0 {
+		return nil
+	}
+	exts, err := userExtensions(ctx, idb, u.TenantID)
+	if err != nil {
+		return err
+	}
+	return u.normalizeExt(exts)
 }
 
 // UpdateUser changes a user under a row lock: it loads the user, lets change edit it,
@@ -169,17 +193,21 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 		if ifVersion != 0 && ifVersion != old.Version {
 			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, old.Version, ifVersion)
 		}
-		if err := loadValues(ctx, tx, []*User{&old}); err != nil {
+		if err := loadValues(ctx, tx, []*User{&old}, true); err != nil {
 			return err
 		}
 		u := old
 		u.Values = append([]Value(nil), old.Values...)
+		u.Ext = append([]ExtValue(nil), old.Ext...)
 		if err := change(&u); err != nil {
 			return err
 		}
 		// What callers may not change.
 		u.ID, u.TenantID, u.CreatedAt, u.Source = old.ID, old.TenantID, old.CreatedAt, old.Source
 		if err := u.normalize(); err != nil {
+			return err
+		}
+		if err := s.checkExt(ctx, tx, &u); err != nil {
 			return err
 		}
 		changes := diff(&old, &u)
@@ -200,6 +228,11 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 				return err
 			}
 			if err := insertValues(ctx, tx, u.Values); err != nil {
+				return err
+			}
+		}
+		if _, ok := changes["extensions"]; ok {
+			if err := storeExt(ctx, tx, &u, true); err != nil {
 				return err
 			}
 		}
@@ -277,10 +310,17 @@ type Page struct {
 // ListUsers returns the users matching q. Filtering, sorting and paging happen in SQL
 // on indexed columns.
 func (s *Service) ListUsers(ctx context.Context, tenantID string, q Query) (Page, error) {
+	fs := userFilterSchema{tenantID: tenantID}
+	if mentionsExtension(q.Filter, q.SortBy) {
+		var err error
+		if fs.exts, err = userExtensions(ctx, s.db, tenantID); err != nil {
+			return Page{}, err
+		}
+	}
 	spec := filtersql.ListSpec{Table: "users AS u", TenantColumn: "u.tenant_id", IDColumn: "u.id", TenantID: tenantID,
-		Filter: q.Filter, Schema: userFilterSchema{tenantID: tenantID}, Descending: q.Descending, After: q.After, Offset: q.Offset, Limit: q.Limit}
+		Filter: q.Filter, Schema: fs, Descending: q.Descending, After: q.After, Offset: q.Offset, Limit: q.Limit}
 	if q.SortBy != nil {
-		col, err := sortColumn(*q.SortBy)
+		col, err := sortColumn(fs, *q.SortBy)
 		if err != nil {
 			return Page{}, err
 		}
@@ -296,7 +336,7 @@ func (s *Service) ListUsers(ctx context.Context, tenantID string, q Query) (Page
 	for i := range users {
 		ptrs[i] = &users[i]
 	}
-	if err := loadValues(ctx, s.db, ptrs); err != nil {
+	if err := loadValues(ctx, s.db, ptrs, true); err != nil {
 		return Page{}, err
 	}
 	page.Users = users
@@ -330,6 +370,9 @@ func diff(old, new *User) map[string]audit.Change {
 	}
 	if old.Active != new.Active || old.ID == "" {
 		changes["active"] = audit.Change{Before: old.Active, After: new.Active}
+	}
+	if !sameExt(old.Ext, new.Ext) {
+		changes["extensions"] = audit.Change{Before: extSummary(old.Ext), After: extSummary(new.Ext)}
 	}
 	if !sameValues(old.Values, new.Values) {
 		changes["values"] = audit.Change{Before: valueSummary(old.Values), After: valueSummary(new.Values)}

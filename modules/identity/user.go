@@ -88,6 +88,9 @@ type User struct {
 
 	// Values holds the multi-valued attributes; loaded with the user.
 	Values []Value `bun:"-"`
+	// Ext holds the values of the tenant's own extension attributes (see
+	// extensions.go), in (URN, attribute, position) order; loaded with the user.
+	Ext []ExtValue `bun:"-"`
 }
 
 // Value is one value of a multi-valued attribute. Addresses use the address fields;

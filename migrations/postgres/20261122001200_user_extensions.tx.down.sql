@@ -1,0 +1,2 @@
+DROP TABLE user_ext_values;
+DROP TABLE scim_extensions;
