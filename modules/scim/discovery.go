@@ -35,15 +35,28 @@ func listOf(resources []map[string]any) map[string]any {
 	}
 }
 
+// The discovery endpoints answer with the tenant's own registry: its declared User
+// extensions are listed for it and for no other tenant.
+
 func (h *Handler) resourceTypes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, listOf(h.registry.ResourceTypeResources(h.cfg.BaseURL)))
+	reg, err := h.userRegistry(r.Context(), tenantID(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listOf(reg.ResourceTypeResources(h.cfg.BaseURL)))
 }
 
 func (h *Handler) resourceType(w http.ResponseWriter, r *http.Request) {
+	reg, err := h.userRegistry(r.Context(), tenantID(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	name := r.PathValue("name")
-	for _, rt := range h.registry.ResourceTypes() {
+	for _, rt := range reg.ResourceTypes() {
 		if strings.EqualFold(rt.ID, name) || strings.EqualFold(rt.Name, name) {
-			writeJSON(w, http.StatusOK, h.registry.ResourceTypeResource(rt, h.cfg.BaseURL))
+			writeJSON(w, http.StatusOK, reg.ResourceTypeResource(rt, h.cfg.BaseURL))
 			return
 		}
 	}
@@ -51,14 +64,24 @@ func (h *Handler) resourceType(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) schemas(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, listOf(h.registry.SchemaResources(h.cfg.BaseURL)))
+	reg, err := h.userRegistry(r.Context(), tenantID(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listOf(reg.SchemaResources(h.cfg.BaseURL)))
 }
 
 func (h *Handler) schema(w http.ResponseWriter, r *http.Request) {
+	reg, err := h.userRegistry(r.Context(), tenantID(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	urn := r.PathValue("urn")
-	for _, s := range h.registry.Schemas() {
+	for _, s := range reg.Schemas() {
 		if strings.EqualFold(s.ID, urn) {
-			writeJSON(w, http.StatusOK, h.registry.SchemaResource(s, h.cfg.BaseURL))
+			writeJSON(w, http.StatusOK, reg.SchemaResource(s, h.cfg.BaseURL))
 			return
 		}
 	}

@@ -72,7 +72,7 @@ func (h *Handler) groupFrom(raw map[string]any, urlID string) (map[string]any, [
 }
 
 func (h *Handler) writeGroup(w http.ResponseWriter, r *http.Request, status int, g access.Group) {
-	p, err := h.projection(r, resGroup)
+	p, err := h.projection(r, h.registry, resGroup)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

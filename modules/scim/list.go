@@ -208,9 +208,9 @@ func nextCursor(p *filtersql.Position, bind string) string {
 }
 
 // projection compiles the attributes/excludedAttributes of a single-resource request.
-func (h *Handler) projection(r *http.Request, resourceType string) (*schema.Projection, error) {
+func (h *Handler) projection(r *http.Request, reg *schema.Registry, resourceType string) (*schema.Projection, error) {
 	q := r.URL.Query()
-	p, err := h.registry.Projection(resourceType, schema.SplitAttrList(q.Get("attributes")), schema.SplitAttrList(q.Get("excludedAttributes")))
+	p, err := reg.Projection(resourceType, schema.SplitAttrList(q.Get("attributes")), schema.SplitAttrList(q.Get("excludedAttributes")))
 	if err != nil {
 		return nil, invalidValue("%s", err.Error())
 	}

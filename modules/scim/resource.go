@@ -3,6 +3,8 @@ package scim
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
@@ -110,17 +112,34 @@ func canonicalize(reg *schema.Registry, resourceType string, raw map[string]any)
 	return out, nil
 }
 
+// undeclaredExtension matches a User extension URN (RFC 7643 §3.3 naming): one in
+// "schemas" that is not an extension of the resource type is extension data this
+// tenant never declared. Other extra URIs (Entra's own) stay tolerated.
+var undeclaredExtension = regexp.MustCompile(`(?i)^urn:ietf:params:scim:schemas:extension:[^:]+:2\.0:User$`)
+
 func checkSchemas(rt *schema.ResourceType, v any) error {
 	list, ok := v.([]any)
 	if !ok {
 		return invalidValue("schemas must be a list of schema URNs")
 	}
+	found := false
 	for _, s := range list {
-		if str, ok := s.(string); ok && strings.EqualFold(str, rt.Schema) {
-			return nil
+		str, ok := s.(string)
+		if !ok {
+			continue
+		}
+		if strings.EqualFold(str, rt.Schema) {
+			found = true
+			continue
+		}
+		if undeclaredExtension.MatchString(str) && !slices.ContainsFunc(rt.SchemaExtensions, func(x schema.Extension) bool { return strings.EqualFold(x.Schema, str) }) {
+			return invalidValue("%q in schemas is not an extension this tenant declared for %s; see /Schemas", str, rt.Name)
 		}
 	}
-	return invalidValue("schemas must include %q", rt.Schema)
+	if !found {
+		return invalidValue("schemas must include %q", rt.Schema)
+	}
+	return nil
 }
 
 // str reads a canonical string attribute ("" when unassigned).

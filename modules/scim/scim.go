@@ -58,6 +58,7 @@ type Handler struct {
 	identity *identity.Service
 	access   *access.Service
 	registry *schema.Registry
+	regs     registries // per-tenant User registries, see extensions.go
 	mux      *http.ServeMux
 }
 

@@ -17,7 +17,7 @@ const resUser = "User"
 func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // toSCIMUser renders a user as a canonical SCIM resource.
-func (h *Handler) toSCIMUser(u *identity.User, groups []access.GroupRef) map[string]any {
+func (h *Handler) toSCIMUser(reg *schema.Registry, u *identity.User, groups []access.GroupRef) map[string]any {
 	res := map[string]any{
 		"schemas":  []any{schema.UserURN},
 		"id":       u.ID,
@@ -100,13 +100,14 @@ func (h *Handler) toSCIMUser(u *identity.User, groups []access.GroupRef) map[str
 		res[schema.EnterpriseUserURN] = ent
 		res["schemas"] = []any{schema.UserURN, schema.EnterpriseUserURN}
 	}
+	renderExt(reg, u, res)
 	return res
 }
 
 // fromSCIMUser reads a canonical SCIM user into the fields a client may set. Every
 // writable attribute is assigned, so it serves create, PUT (replace) and the result of
 // a PATCH alike; password is accepted and discarded (sign-in is SSO only).
-func fromSCIMUser(res map[string]any, u *identity.User) error {
+func fromSCIMUser(reg *schema.Registry, res map[string]any, u *identity.User) error {
 	u.UserName = str(res, "userName")
 	u.ExternalID = str(res, "externalId")
 	u.DisplayName = str(res, "displayName")
@@ -148,11 +149,11 @@ func fromSCIMUser(res map[string]any, u *identity.User) error {
 	u.Division = str(ent, "division")
 	u.Department = str(ent, "department")
 	u.ManagerID = str(obj(ent, "manager"), "value")
-	return nil
+	return fromSCIMExt(reg, res, u)
 }
 
 // renderUser renders one user with its groups, projected as the request asks.
-func (h *Handler) renderUsers(r *http.Request, p *schema.Projection, users []identity.User) ([]map[string]any, error) {
+func (h *Handler) renderUsers(r *http.Request, reg *schema.Registry, p *schema.Projection, users []identity.User) ([]map[string]any, error) {
 	var groups map[string][]access.GroupRef
 	if p.Wants("groups") && len(users) > 0 {
 		idList := make([]string, len(users))
@@ -166,18 +167,23 @@ func (h *Handler) renderUsers(r *http.Request, p *schema.Projection, users []ide
 	}
 	out := make([]map[string]any, len(users))
 	for i := range users {
-		out[i] = p.Apply(h.toSCIMUser(&users[i], groups[users[i].ID]))
+		out[i] = p.Apply(h.toSCIMUser(reg, &users[i], groups[users[i].ID]))
 	}
 	return out, nil
 }
 
 func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u identity.User) {
-	p, err := h.projection(r, resUser)
+	reg, err := h.userRegistry(r.Context(), tenantID(r))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	res, err := h.renderUsers(r, p, []identity.User{u})
+	p, err := h.projection(r, reg, resUser)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	res, err := h.renderUsers(r, reg, p, []identity.User{u})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -204,12 +210,16 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 // createUserFrom creates a user from a decoded body; POST /Users and Bulk share it. ids
 // is the identity service to use (Bulk passes one bound to its batch's transaction).
 func (h *Handler) createUserFrom(ctx context.Context, ids *identity.Service, tenantID string, raw map[string]any) (identity.User, error) {
-	res, err := canonicalize(h.registry, resUser, raw)
+	reg, err := h.userRegistry(ctx, tenantID)
+	if err != nil {
+		return identity.User{}, err
+	}
+	res, err := canonicalize(reg, resUser, raw)
 	if err != nil {
 		return identity.User{}, err
 	}
 	var u identity.User
-	if err := fromSCIMUser(res, &u); err != nil {
+	if err := fromSCIMUser(reg, res, &u); err != nil {
 		return identity.User{}, err
 	}
 	u.Source = identity.SourceSCIM
@@ -248,12 +258,16 @@ func (h *Handler) replaceUserFrom(ctx context.Context, tenantID, id string, ifVe
 	if bodyID, ok := raw["id"].(string); ok && bodyID != id {
 		return identity.User{}, apperr.Invalid("id %q in the body does not match the URL's %q; id cannot change", bodyID, id).WithCode("mutability")
 	}
-	res, err := canonicalize(h.registry, resUser, raw)
+	reg, err := h.userRegistry(ctx, tenantID)
+	if err != nil {
+		return identity.User{}, err
+	}
+	res, err := canonicalize(reg, resUser, raw)
 	if err != nil {
 		return identity.User{}, err
 	}
 	return h.identity.UpdateUser(ctx, tenantID, id, ifVersion, func(u *identity.User) error {
-		return fromSCIMUser(res, u)
+		return fromSCIMUser(reg, res, u)
 	})
 }
 
@@ -276,13 +290,17 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 // patchUserWith applies parsed PATCH operations to user id; PATCH /Users/{id} and Bulk
 // share it.
 func (h *Handler) patchUserWith(ctx context.Context, tenantID, id string, ifVersion int64, ops []patch.Operation) (identity.User, error) {
+	reg, err := h.userRegistry(ctx, tenantID)
+	if err != nil {
+		return identity.User{}, err
+	}
 	return h.identity.UpdateUser(ctx, tenantID, id, ifVersion, func(u *identity.User) error {
-		current := toAny(h.toSCIMUser(u, nil)).(map[string]any)
-		result, err := patch.Apply(h.registry, current, ops, patch.Options{ResourceType: resUser, ResourceID: id})
+		current := toAny(h.toSCIMUser(reg, u, nil)).(map[string]any)
+		result, err := patch.Apply(reg, current, ops, patch.Options{ResourceType: resUser, ResourceID: id})
 		if err != nil {
 			return patchError(err)
 		}
-		return fromSCIMUser(result.Resource, u)
+		return fromSCIMUser(reg, result.Resource, u)
 	})
 }
 
@@ -313,7 +331,12 @@ func (h *Handler) searchUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, q listQuery) {
-	p, err := h.registry.Projection(resUser, q.attributes, q.excluded)
+	reg, err := h.userRegistry(r.Context(), tenantID(r))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	p, err := reg.Projection(resUser, q.attributes, q.excluded)
 	if err != nil {
 		h.writeError(w, r, invalidValue("%s", err.Error()))
 		return
@@ -329,7 +352,7 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, q listQuery)
 		h.writeError(w, r, err)
 		return
 	}
-	res, err := h.renderUsers(r, p, page.Users)
+	res, err := h.renderUsers(r, reg, p, page.Users)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
