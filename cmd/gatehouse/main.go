@@ -44,17 +44,18 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve":      {"run the HTTP server (SCIM, health checks)", cmdServe},
-	"config":     {"print the effective configuration, secrets masked", cmdConfig},
-	"migrate":    {"apply or inspect schema migrations: up | down | status", cmdMigrate},
-	"tenant":     {"manage tenants: create | list | show | update", cmdTenant},
-	"domain":     {"manage a tenant's email domains: add | verify | list", cmdDomain},
-	"scim-token": {"manage a tenant's SCIM bearer tokens: issue | list | revoke", cmdSCIMToken},
-	"saml":       {"configure or show a tenant's SAML IdP connection: configure | show", cmdSAML},
-	"session":    {"list or revoke a user's sessions: list | revoke", cmdSession},
-	"keys":       {"show and rotate signing keys (session JWT, SAML SP): list | add | activate | retire", cmdKeys},
-	"role":       {"company roles: list | set | map | unmap", cmdRole},
-	"audit":      {"the audit log: verify | tail", cmdAudit},
+	"serve":          {"run the HTTP server (SCIM, health checks)", cmdServe},
+	"config":         {"print the effective configuration, secrets masked", cmdConfig},
+	"migrate":        {"apply or inspect schema migrations: up | down | status", cmdMigrate},
+	"tenant":         {"manage tenants: create | list | show | update", cmdTenant},
+	"domain":         {"manage a tenant's email domains: add | verify | list", cmdDomain},
+	"scim-token":     {"manage a tenant's SCIM bearer tokens: issue | list | revoke", cmdSCIMToken},
+	"scim-extension": {"declare a tenant's own SCIM User extension schemas: set | list | remove", cmdSCIMExtension},
+	"saml":           {"configure or show a tenant's SAML IdP connection: configure | show", cmdSAML},
+	"session":        {"list or revoke a user's sessions: list | revoke", cmdSession},
+	"keys":           {"show and rotate signing keys (session JWT, SAML SP): list | add | activate | retire", cmdKeys},
+	"role":           {"company roles: list | set | map | unmap", cmdRole},
+	"audit":          {"the audit log: verify | tail", cmdAudit},
 }
 
 func usage(w io.Writer) {
@@ -67,7 +68,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-15s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every command takes the server settings as flags or GATEHOUSE_* variables;")
