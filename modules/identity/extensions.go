@@ -103,6 +103,22 @@ type ExtValue struct {
 	Bool      *bool      `bun:"value_bool"`
 	Time      *time.Time `bun:"value_time"`
 	UniqueKey string     `bun:"unique_key,nullzero"`
+
+	// writeOnly values (a PIN, a secret) are audited as "(set)", never as they are.
+	writeOnly bool `bun:"-"`
+}
+
+// markWriteOnly flags the values of writeOnly attributes among vs.
+func markWriteOnly(exts []UserExtension, vs []ExtValue) {
+	for i := range vs {
+		for j := range exts {
+			if strings.EqualFold(exts[j].URN, vs[i].URN) {
+				if a := exts[j].Attribute(vs[i].Attr); a != nil && a.Mutability == "writeOnly" {
+					vs[i].writeOnly = true
+				}
+			}
+		}
+	}
 }
 
 // extURN is the shape of a tenant's User extension URN (RFC 7643 §3.3, §10.2.2).
@@ -430,6 +446,7 @@ func (u *User) normalizeExt(exts []UserExtension) error {
 // typed fills the typed columns of v from its text.
 func (v *ExtValue) typed(a *ExtensionAttribute) error {
 	v.Key, v.Num, v.Bool, v.Time, v.UniqueKey = "", nil, nil, nil, ""
+	v.writeOnly = a.Mutability == "writeOnly"
 	if len(v.Text) > MaxStringLen {
 		return fmt.Errorf("is longer than %d bytes", MaxStringLen)
 	}
@@ -551,7 +568,11 @@ func extSummary(vs []ExtValue) map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, v := range vs {
-		out[v.URN+":"+v.Attr] = append(out[v.URN+":"+v.Attr], v.Text)
+		t := v.Text
+		if v.writeOnly {
+			t = "(set)"
+		}
+		out[v.URN+":"+v.Attr] = append(out[v.URN+":"+v.Attr], t)
 	}
 	return out
 }

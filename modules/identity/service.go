@@ -102,12 +102,23 @@ func insertValues(ctx context.Context, idb bun.IDB, vs []Value) error {
 }
 
 // GetUser returns the tenant's user with the given id; another tenant's id is not found.
+// Its extension values (User.Ext) are not loaded: see GetUserWithExtensions.
 func (s *Service) GetUser(ctx context.Context, tenantID, id string) (User, error) {
+	return s.getUser(ctx, tenantID, id, false)
+}
+
+// GetUserWithExtensions is GetUser with the user's values of the tenant's own extension
+// attributes, for the SCIM transport; other readers skip the query.
+func (s *Service) GetUserWithExtensions(ctx context.Context, tenantID, id string) (User, error) {
+	return s.getUser(ctx, tenantID, id, true)
+}
+
+func (s *Service) getUser(ctx context.Context, tenantID, id string, ext bool) (User, error) {
 	u, err := getUser(ctx, s.db, tenantID, id, false)
 	if err != nil {
 		return User{}, err
 	}
-	if err := loadValues(ctx, s.db, []*User{&u}, true); err != nil {
+	if err := loadValues(ctx, s.db, []*User{&u}, ext); err != nil {
 		return User{}, err
 	}
 	return u, nil
@@ -161,15 +172,17 @@ func loadValues(ctx context.Context, idb bun.IDB, users []*User, ext bool) error
 }
 
 // checkExt validates the user's extension values against the tenant's declarations,
-// read only when the user has any.
-func (s *Service) checkExt(ctx context.Context, idb bun.IDB, u *User) error {
-	if len(u.Ext) == 0 {
+// read only when the user (or, on an update, its previous version) has any; it marks
+// the writeOnly values of both so audit records do not repeat them.
+func (s *Service) checkExt(ctx context.Context, idb bun.IDB, u *User, old ...ExtValue) error {
+	if len(u.Ext) == 0 && len(old) == 0 {
 		return nil
 	}
 	exts, err := userExtensions(ctx, idb, u.TenantID)
 	if err != nil {
 		return err
 	}
+	markWriteOnly(exts, old)
 	return u.normalizeExt(exts)
 }
 
@@ -207,7 +220,7 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 		if err := u.normalize(); err != nil {
 			return err
 		}
-		if err := s.checkExt(ctx, tx, &u); err != nil {
+		if err := s.checkExt(ctx, tx, &u, old.Ext...); err != nil {
 			return err
 		}
 		changes := diff(&old, &u)

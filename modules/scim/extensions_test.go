@@ -68,7 +68,7 @@ func TestTenantExtensionSchemas(t *testing.T) {
 
 		// Create with Okta-style strings, coerced; readOnly ignored; writeOnly never returned.
 		ext := map[string]any{"managementLevel": "Senior", "costCenterCode": "123", "isContractor": "True",
-			"badge": "B-1", "hrId": "H1", "riskScore": 9.5, "pin": "1234", "skills": []any{"go", "sql"}, "hiredAt": "2020-01-02T03:04:05Z"}
+			"badge": "B-1", "hrId": "H1", "riskScore": 9.5, "pin": "s3cr3t-pin", "skills": []any{"go", "sql"}, "hiredAt": "2020-01-02T03:04:05Z"}
 		body := user("ada@acme.com", acmeURN, ext)
 		body["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", acmeURN}
 		ada := e.do("POST", "/Users", body).must(t, 201)
@@ -87,6 +87,18 @@ func TestTenantExtensionSchemas(t *testing.T) {
 		got = e.do("GET", "/Users/"+id+"?excludedAttributes="+url.QueryEscape(acmeURN+":managementLevel"), nil).must(t, 200)
 		if got.acme("managementLevel") != nil || got.acme("costCenterCode") != float64(123) {
 			t.Fatalf("excludedAttributes: %s", got.Raw)
+		}
+
+		// writeOnly values are never copied into the audit log, before or after a change.
+		e.do("PATCH", "/Users/"+id, patchOp(op("replace", acmeURN+":pin", "0ther-pin"))).must(t, 200)
+		for _, secret := range []string{"s3cr3t-pin", "0ther-pin"} {
+			n, err := e.db.NewSelect().Table("audit_events").Where("CAST(changes AS text) LIKE ?", "%"+secret+"%").Count(ctx)
+			if err != nil || n != 0 {
+				t.Fatalf("the writeOnly value %q is in %d audit events (%v)", secret, n, err)
+			}
+		}
+		if n, _ := e.db.NewSelect().Table("audit_events").Where("CAST(changes AS text) LIKE ?", "%(set)%").Count(ctx); n != 2 {
+			t.Fatalf("%d audit events record the writeOnly value as set, want 2", n)
 		}
 
 		// Validation.

@@ -227,7 +227,7 @@ func (h *Handler) createUserFrom(ctx context.Context, ids *identity.Service, ten
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
-	u, err := h.identity.GetUser(r.Context(), tenantID(r), r.PathValue("id"))
+	u, err := h.identity.GetUserWithExtensions(r.Context(), tenantID(r), r.PathValue("id"))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
