@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -306,4 +307,71 @@ func sameBlocks(got []string, order string) bool {
 		}
 	}
 	return true
+}
+
+// Cursor paging through 10,000 users returns each exactly once while other users are
+// being created: the keyset seek neither repeats nor skips a row that existed when
+// paging began, whatever is inserted meanwhile.
+func TestCursorPagingWhileCreating(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		seedUsers(t, bdb, e.tenant.ID, 10000)
+		stop := make(chan struct{})
+		created := make(chan int, 1)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-stop:
+					created <- n
+					return
+				default:
+				}
+				if r := e.do("POST", "/Users", map[string]any{"userName": fmt.Sprintf("late%05d@acme.test", n)}); r.Status != 201 {
+					t.Errorf("create while paging: %d %s", r.Status, r.Raw) // not Fatal: another goroutine
+					created <- n
+					return
+				}
+				n++
+			}
+		}()
+		seen := map[string]bool{}
+		seeded := 0
+		cursor := ""
+		for pages := 0; ; pages++ {
+			r := e.do("GET", "/Users?attributes=userName&count=1000&cursor="+url.QueryEscape(cursor), nil).must(t, 200)
+			for _, res := range r.resources() {
+				id := get(res, "id").(string)
+				if seen[id] {
+					t.Fatalf("%s seen twice", id)
+				}
+				seen[id] = true
+				if strings.HasPrefix(get(res, "userName").(string), "seed") {
+					seeded++
+				}
+			}
+			next, ok := r.Body["nextCursor"].(string)
+			if !ok {
+				break
+			}
+			cursor = next
+		}
+		close(stop)
+		late := <-created // (or the count at which a create failed)
+		if seeded != 10000 || late == 0 {
+			t.Fatalf("saw %d of the 10000 seeded users (%d created meanwhile)", seeded, late)
+		}
+	})
+}
+
+// seedUsers writes n users named seed1…seedN straight into the database (the tests
+// using it are about reading many users, not about creating them).
+func seedUsers(t *testing.T, bdb *bun.DB, tenantID string, n int) {
+	t.Helper()
+	_, err := bdb.ExecContext(context.Background(), `INSERT INTO users (id, tenant_id, user_name, user_name_key, active, source, version, created_at, updated_at)
+		SELECT 'seed' || x, ?, 'seed' || x, 'seed' || x, true, 'scim', 1, ?, ? FROM `+series(bdb, n),
+		tenantID, "2026-01-01 00:00:00+00:00", "2026-01-01 00:00:00+00:00")
+	if err != nil {
+		t.Fatal(err)
+	}
 }

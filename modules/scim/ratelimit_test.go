@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -102,6 +103,13 @@ func TestRateLimit(t *testing.T) {
 				}
 				// An unauthenticated request is refused before it costs anything.
 				a.doAs("nope", "GET", "/Users", nil).scimError(t, 401, "")
+				// After the window Retry-After named, the tenant is served again.
+				r := b.doAs(tok, "GET", "/Users", nil)
+				if r.Status == 429 {
+					wait, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+					time.Sleep(time.Duration(wait) * time.Second)
+				}
+				a.doAs(tok, "GET", "/Users", nil).must(t, 200)
 			})
 		}
 	})
