@@ -63,3 +63,13 @@ func pageSize(first *int) (int, error) {
 	}
 	return *first, nil
 }
+
+// pageArgs reads a connection's first and after.
+func pageArgs(first *int, after *string) (int, string, error) {
+	n, err := pageSize(first)
+	if err != nil {
+		return 0, "", err
+	}
+	cur, err := afterCursor(after)
+	return n, cur, err
+}

@@ -25,11 +25,7 @@ func (r *accessSourceResolver) Group(ctx context.Context, obj *model.AccessSourc
 
 // Members is the resolver for the members field.
 func (r *groupResolver) Members(ctx context.Context, obj *model.Group, first *int, after *string) (*model.UserConnection, error) {
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := afterCursor(after)
+	n, cur, err := pageArgs(first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -486,11 +482,7 @@ func (r *queryResolver) Tenant(ctx context.Context) (*model.Tenant, error) {
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, filter *model.UserFilter, first *int, after *string) (*model.UserConnection, error) {
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := afterCursor(after)
+	n, cur, err := pageArgs(first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -531,11 +523,7 @@ func (r *queryResolver) User(ctx context.Context, id string) (*model.User, error
 
 // Groups is the resolver for the groups field.
 func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (*model.GroupConnection, error) {
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := afterCursor(after)
+	n, cur, err := pageArgs(first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -568,11 +556,7 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, err
 
 // Spaces is the resolver for the spaces field.
 func (r *queryResolver) Spaces(ctx context.Context, first *int, after *string) (*model.SpaceConnection, error) {
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := afterCursor(after)
+	n, cur, err := pageArgs(first, after)
 	if err != nil {
 		return nil, err
 	}
