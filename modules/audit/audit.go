@@ -255,7 +255,14 @@ func (l *Log) appendEvent(ctx context.Context, tx bun.IDB, r *eventRow) error {
 		return err
 	}
 	head.LastSeq, head.LastHash = r.Seq, r.Hash
-	_, err = tx.NewUpdate().Model(&head).WherePK().Exec(ctx)
+	if _, err = tx.NewUpdate().Model(&head).WherePK().Exec(ctx); err != nil {
+		return err
+	}
+	if db.DialectOf(tx) == db.Postgres {
+		// Delivered by PostgreSQL when (and only if) the transaction commits: it wakes
+		// the relays at once instead of at their next poll.
+		_, err = tx.ExecContext(ctx, "NOTIFY "+relayChannel)
+	}
 	return err
 }
 

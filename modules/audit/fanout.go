@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 )
 
 // Topic is the bus topic on which a tenant's committed events are relayed, a JSON
@@ -41,6 +43,7 @@ func (l *Log) RunRelay(ctx context.Context, log *slog.Logger, db *bun.DB, b bus.
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	wake := l.commits(ctx, log, db)
 	for {
 		for {
 			n, err := l.Relay(ctx, db, 500, publish)
@@ -58,6 +61,32 @@ func (l *Log) RunRelay(ctx context.Context, log *slog.Logger, db *bun.DB, b bus.
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
 	}
+}
+
+// relayChannel is the PostgreSQL notification channel Record notifies in the
+// transaction of every event.
+const relayChannel = "gatehouse_audit_outbox"
+
+// commits returns a channel that receives when an audit event has been committed on
+// PostgreSQL (LISTEN relayChannel), so the relay publishes within milliseconds rather
+// than at its next poll; nil (never ready) on SQLite, where the poll alone serves the
+// single node. A lost notification costs at most one poll interval.
+func (l *Log) commits(ctx context.Context, log *slog.Logger, bdb *bun.DB) <-chan pgdriver.Notification {
+	if db.DialectOf(bdb) != db.Postgres {
+		return nil
+	}
+	ln := pgdriver.NewListener(bdb)
+	if err := ln.Listen(ctx, relayChannel); err != nil {
+		log.WarnContext(ctx, "audit relay: cannot LISTEN for commits; relying on the poll", "err", err)
+		ln.Close()
+		return nil
+	}
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	return ln.Channel()
 }
