@@ -152,10 +152,12 @@ func fromSCIMUser(reg *schema.Registry, res map[string]any, u *identity.User) er
 	return fromSCIMExt(reg, res, u)
 }
 
-// renderUser renders one user with its groups, projected as the request asks.
-func (h *Handler) renderUsers(r *http.Request, reg *schema.Registry, p *schema.Projection, users []identity.User) ([]map[string]any, error) {
+// renderUsers renders users with their groups, projected as the request asks. A user
+// this request has just created is in no group yet (memberships name existing users),
+// so fresh skips the groups query.
+func (h *Handler) renderUsers(r *http.Request, reg *schema.Registry, p *schema.Projection, users []identity.User, fresh bool) ([]map[string]any, error) {
 	var groups map[string][]access.GroupRef
-	if p.Wants("groups") && len(users) > 0 {
+	if p.Wants("groups") && len(users) > 0 && !fresh {
 		idList := make([]string, len(users))
 		for i := range users {
 			idList[i] = users[i].ID
@@ -183,7 +185,7 @@ func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, 
 		h.writeError(w, r, err)
 		return
 	}
-	res, err := h.renderUsers(r, reg, p, []identity.User{u})
+	res, err := h.renderUsers(r, reg, p, []identity.User{u}, status == http.StatusCreated)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -352,7 +354,7 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, q listQuery)
 		h.writeError(w, r, err)
 		return
 	}
-	res, err := h.renderUsers(r, reg, p, page.Users)
+	res, err := h.renderUsers(r, reg, p, page.Users, false)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
