@@ -5,7 +5,6 @@ package gqlws
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -171,6 +170,3 @@ func Receive(t testing.TB, ch <-chan Message, within time.Duration) (Next, bool)
 		return Next{}, false
 	}
 }
-
-// ErrTimeout is returned by helpers that wait.
-var ErrTimeout = errors.New("timeout")

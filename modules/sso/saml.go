@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -355,7 +356,7 @@ func (h *Handler) discover(w http.ResponseWriter, r *http.Request) {
 	}
 	target := tenancy.SAMLPaths(t.Slug).Login
 	if rt := r.URL.Query().Get("return_to"); rt != "" {
-		target += "?return_to=" + urlQueryEscape(safeReturnTo(rt))
+		target += "?return_to=" + url.QueryEscape(safeReturnTo(rt))
 	}
 	http.Redirect(w, r, target, http.StatusFound)
 }

@@ -98,7 +98,6 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 type sessionJSON struct {
 	ID         string    `json:"id"`
