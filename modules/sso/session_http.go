@@ -98,7 +98,6 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-
 type sessionJSON struct {
 	ID         string    `json:"id"`
 	CreatedAt  time.Time `json:"createdAt"`
