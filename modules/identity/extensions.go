@@ -243,6 +243,11 @@ func (r *extensionRow) decode() (UserExtension, error) {
 	return x, nil
 }
 
+// ExtensionsGeneration changes whenever this process declares or removes an extension,
+// so callers that cache what UserExtensions returned know to read it again at once;
+// changes made by other processes (the CLI, other replicas) they must pick up by age.
+func (s *Service) ExtensionsGeneration() uint64 { return s.extGen.Load() }
+
 // UserExtensions returns the tenant's declared User extensions ordered by URN.
 func (s *Service) UserExtensions(ctx context.Context, tenantID string) ([]UserExtension, error) {
 	return userExtensions(ctx, s.db, tenantID)
@@ -318,6 +323,7 @@ func (s *Service) SetUserExtension(ctx context.Context, tenantID string, def []b
 	if err != nil {
 		return UserExtension{}, err
 	}
+	s.extGen.Add(1)
 	if x.CreatedAt.IsZero() {
 		x.CreatedAt = now
 	}
@@ -360,6 +366,7 @@ func rekeyValues(ctx context.Context, tx bun.Tx, tenantID string, prev, next *Us
 // RemoveUserExtension removes a tenant's extension and every value of it. Audited as
 // scim_extension.changed.
 func (s *Service) RemoveUserExtension(ctx context.Context, tenantID, urn string) error {
+	defer s.extGen.Add(1)
 	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var old extensionRow
 		err := tx.NewSelect().Model(&old).Where("tenant_id = ? AND lower(urn) = ?", tenantID, strings.ToLower(urn)).Scan(ctx)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"sync/atomic"
 
 	"github.com/uptrace/bun"
 
@@ -28,12 +29,15 @@ type Service struct {
 	clock clock.Clock
 	audit *audit.Log
 	ended *ended
+	// extGen counts extension declarations changed by this process (shared by WithTx
+	// copies); see ExtensionsGeneration.
+	extGen *atomic.Uint64
 }
 
 // New returns the identity service. c holds the session cache entries that ending a
 // session (deprovisioning included) purges.
 func New(idb bun.IDB, clk clock.Clock, auditLog *audit.Log, c cache.Cache, log *slog.Logger) *Service {
-	return &Service{db: idb, clock: clk, audit: auditLog, ended: newEnded(idb, clk, c, log)}
+	return &Service{db: idb, clock: clk, audit: auditLog, ended: newEnded(idb, clk, c, log), extGen: new(atomic.Uint64)}
 }
 
 // AnnounceEndedSessions makes every ended session known on b (EndedSessionsTopic), so

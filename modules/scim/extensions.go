@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
@@ -15,26 +16,38 @@ import (
 
 // Tenant-defined User extensions. The base registry (core User, Enterprise User, Group)
 // is shared by every tenant; a tenant with declarations gets a registry extended with
-// them, built once and kept until the declarations change (the key is their full
-// content, so a change made by any replica or by the CLI is seen on the next request).
+// them, built once and kept until the declarations change (see registryFresh for how
+// soon a change is seen).
 
 type tenantRegistry struct {
-	key string
+	key string // the declarations it was built from
+	gen uint64 // identity.ExtensionsGeneration when they were read
+	at  time.Time
 	reg *schema.Registry
 }
 
 type registries struct{ m sync.Map } // tenant id → tenantRegistry
 
-// userRegistry returns the registry for the tenant's Users: the base one, extended with
-// the tenant's own extension schemas.
+// registryFresh is how long a tenant's registry is used without reading its
+// declarations again. Declarations change rarely, by an operator; one made in this
+// process is seen at once (the generation changes), one made elsewhere (the CLI,
+// another replica) within this long. Writes are validated against the declarations in
+// their own transaction whatever this cache holds.
+const registryFresh = 2 * time.Second
+
+// userRegistry returns the schema registry for a tenant's Users: the base one plus the
+// tenant's declared extensions. It is cached per tenant and rebuilt only when the
+// declarations change.
 func (h *Handler) userRegistry(ctx context.Context, tenantID string) (*schema.Registry, error) {
+	gen := h.identity.ExtensionsGeneration()
+	if c, ok := h.regs.m.Load(tenantID); ok {
+		if c := c.(tenantRegistry); c.gen == gen && time.Since(c.at) < registryFresh {
+			return c.reg, nil
+		}
+	}
 	exts, err := h.identity.UserExtensions(ctx, tenantID)
 	if err != nil {
 		return nil, err
-	}
-	if len(exts) == 0 {
-		h.regs.m.Delete(tenantID)
-		return h.registry, nil
 	}
 	b, err := json.Marshal(exts)
 	if err != nil {
@@ -42,17 +55,20 @@ func (h *Handler) userRegistry(ctx context.Context, tenantID string) (*schema.Re
 	}
 	key := string(b)
 	if c, ok := h.regs.m.Load(tenantID); ok && c.(tenantRegistry).key == key {
+		h.regs.m.Store(tenantID, tenantRegistry{key: key, gen: gen, at: time.Now(), reg: c.(tenantRegistry).reg})
 		return c.(tenantRegistry).reg, nil
 	}
-	schemas := make([]*schema.Schema, len(exts))
-	for i := range exts {
-		schemas[i] = toSchema(&exts[i])
+	reg := h.registry
+	if len(exts) > 0 {
+		schemas := make([]*schema.Schema, len(exts))
+		for i := range exts {
+			schemas[i] = toSchema(&exts[i])
+		}
+		if reg, err = h.registry.Extend(resUser, false, schemas...); err != nil {
+			return nil, err
+		}
 	}
-	reg, err := h.registry.Extend(resUser, false, schemas...)
-	if err != nil {
-		return nil, err
-	}
-	h.regs.m.Store(tenantID, tenantRegistry{key: key, reg: reg})
+	h.regs.m.Store(tenantID, tenantRegistry{key: key, gen: gen, at: time.Now(), reg: reg})
 	return reg, nil
 }
 
