@@ -420,7 +420,7 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	add(latency("audit fan-out: occurredAt on A → received by subscriber on B", fan, "the relay wakes on the commit (PostgreSQL NOTIFY); its 20 ms poll is the fallback"))
+	add(latency("audit fan-out: occurredAt on A → received by subscriber on B", fan, "the relay wakes on the commit (PostgreSQL NOTIFY); a 1 s poll is the fallback"))
 
 	// 7. Deprovisioning across replicas.
 	b.logf("7. deprovisioning: PATCH active=false on A until B refuses the token")

@@ -65,8 +65,9 @@ type server struct {
 	live     *graph.Live
 }
 
-// auditRelayEvery is how often the outbox is polled when idle: the bound on how long a
-// committed audit event waits before live subscribers see it.
+// auditRelayEvery is how often the outbox is polled on SQLite: the bound on how long a
+// committed audit event waits before live subscribers see it. On PostgreSQL the relay is
+// woken by each commit and polls only as a fallback (audit.RunRelay).
 const auditRelayEvery = 20 * time.Millisecond
 
 // openBus returns Redis pub/sub when the cache is Redis, else the in-process bus.

@@ -41,9 +41,13 @@ func (l *Log) RunRelay(ctx context.Context, log *slog.Logger, db *bun.DB, b bus.
 		}
 		return nil
 	}
+	wake := l.commits(ctx, log, db)
+	if wake != nil && every < time.Second {
+		// Woken on every commit, the poll only covers a lost notification.
+		every = time.Second
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	wake := l.commits(ctx, log, db)
 	for {
 		for {
 			n, err := l.Relay(ctx, db, 500, publish)
