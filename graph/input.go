@@ -1,5 +1,7 @@
 package graph
 
+// Helpers that turn GraphQL inputs into module calls.
+
 import (
 	"context"
 	"time"
