@@ -56,15 +56,14 @@ func ParseURL(raw string) (Target, error) {
 		if path == "" {
 			return Target{}, errors.New(`sqlite URL has no file path: use e.g. "sqlite:./gatehouse.db"`)
 		}
-		// busy_timeout lets concurrent writers queue instead of failing; WAL lets readers
-		// run beside the writer; _txlock=immediate takes the write lock at BEGIN so two
+		// busy_timeout lets concurrent writers queue instead of failing; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading read locks; foreign_keys is off by default
 		// in SQLite and our schema relies on cascades; case_sensitive_like makes LIKE behave
 		// as in PostgreSQL, so case-insensitive matching is always explicit (lower()).
+		// WAL (readers beside the writer) is set once by Open: it is a property of the file,
+		// and switching to it can fail with SQLITE_BUSY without waiting, so it needs a retry
+		// that a per-connection pragma cannot have.
 		q := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=case_sensitive_like(1)&_txlock=immediate"
-		if path != ":memory:" {
-			q += "&_pragma=journal_mode(WAL)"
-		}
 		return Target{Dialect: SQLite, DSN: "file:" + path + "?" + q, Path: path}, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		if _, err := url.Parse(raw); err != nil {
@@ -106,11 +105,36 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if t.Dialect == SQLite && t.Path != ":memory:" {
+		if err := enableWAL(pingCtx, bdb); err != nil {
+			_ = bdb.Close()
+			return nil, fmt.Errorf("database %s does not answer: %w", Redact(rawURL), err)
+		}
+	}
 	if err := bdb.PingContext(pingCtx); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("database %s does not answer: %w", Redact(rawURL), err)
 	}
 	return bdb, nil
+}
+
+// enableWAL switches a SQLite file to write-ahead logging. Several processes opening a
+// new file at once (replicas starting together) make the switch fail with SQLITE_BUSY at
+// once, without the busy timeout, so it is retried until ctx ends.
+func enableWAL(ctx context.Context, bdb *bun.DB) error {
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		var mode string
+		err := bdb.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		var sqErr *sqlite.Error
+		if err == nil || !errors.As(err, &sqErr) || sqErr.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Redact returns a database or cache URL with its password replaced by "***", for
