@@ -33,7 +33,7 @@ import (
 var certCache sync.Map
 
 // testCert returns a self-signed RSA certificate named cn, valid from notBefore to
-// notAfter (relative to now), made once per test binary.
+// notAfter (relative to testEpoch, the fixtures' clock), made once per test binary.
 func testCert(t *testing.T, cn string, notBefore, notAfter time.Duration) *x509.Certificate {
 	t.Helper()
 	key := fmt.Sprintf("%s|%s|%s", cn, notBefore, notAfter)
@@ -44,12 +44,11 @@ func testCert(t *testing.T, cn string, notBefore, notAfter time.Duration) *x509.
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()),
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    now.Add(notBefore),
-		NotAfter:     now.Add(notAfter),
+		NotBefore:    testEpoch.Add(notBefore),
+		NotAfter:     testEpoch.Add(notAfter),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)

@@ -37,8 +37,12 @@ type fixture struct {
 	db    *bun.DB
 }
 
+// testEpoch is when every fixture's clock starts; certificates made for the tests are
+// valid relative to it, so no test depends on the day it runs.
+var testEpoch = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
 func newFixture(bdb *bun.DB) fixture {
-	clk := clock.NewManual(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	clk := clock.NewManual(testEpoch)
 	dns := fakeDNS{}
 	log := audit.New(clk)
 	return fixture{svc: tenancy.New(bdb, clk, log, dns), clock: clk, dns: dns, log: log, db: bdb}
