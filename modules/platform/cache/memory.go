@@ -19,6 +19,7 @@ type Memory struct {
 type memItem struct {
 	val     []byte
 	expires time.Time
+	buried  bool
 }
 
 // NewMemory returns an empty Memory cache that sweeps expired entries every minute.
@@ -54,6 +55,9 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	it, ok := m.items[key]
 	if !ok || !m.now().Before(it.expires) {
 		return nil, ErrMiss
+	}
+	if it.buried {
+		return nil, ErrBuried
 	}
 	return append([]byte(nil), it.val...), nil
 }
@@ -96,6 +100,27 @@ func (m *Memory) Del(_ context.Context, keys ...string) error {
 	return nil
 }
 
+func (m *Memory) Bury(_ context.Context, ttl time.Duration, keys ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		m.items[k] = memItem{expires: m.now().Add(ttl), buried: true}
+	}
+	return nil
+}
+
+func (m *Memory) SetUnlessBuried(_ context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if it, ok := m.items[key]; ok && it.buried && now.Before(it.expires) {
+		return false, nil
+	}
+	m.items[key] = memItem{val: append([]byte(nil), val...), expires: now.Add(ttl)}
+	return true, nil
+}
+
+func (m *Memory) Generation() uint64         { return 0 }
 func (m *Memory) Ping(context.Context) error { return nil }
 func (m *Memory) Kind() string               { return "memory" }
 

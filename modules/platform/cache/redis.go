@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,7 @@ import (
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
+	conns  atomic.Uint64 // connections opened: the Generation
 }
 
 // ParseRedisURL turns a URL into UniversalOptions:
@@ -83,7 +85,14 @@ func NewRedis(ctx context.Context, rawURL, prefix string) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Redis{client: redis.NewUniversalClient(opts), prefix: prefix}
+	r := &Redis{prefix: prefix}
+	// Runs on every new connection before its first command, so a read through a
+	// connection to a restarted or restored server always sees the generation move.
+	opts.OnConnect = func(context.Context, *redis.Conn) error {
+		r.conns.Add(1)
+		return nil
+	}
+	r.client = redis.NewUniversalClient(opts)
 	if err := r.Ping(ctx); err != nil {
 		_ = r.client.Close()
 		return nil, fmt.Errorf("redis does not answer: %w", err)
@@ -100,8 +109,40 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
+	if err == nil && string(b) == tombstone {
+		return nil, ErrBuried
+	}
 	return b, err
 }
+
+// tombstone is the value Bury leaves; no caller stores it (values are JSON or tokens).
+const tombstone = "\x00gatehouse:buried"
+
+func (r *Redis) Bury(ctx context.Context, ttl time.Duration, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	// MULTI/EXEC: every key or none, in one step; Cluster allows it within one slot.
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Set(ctx, r.prefix+k, tombstone, ttl)
+		}
+		return nil
+	})
+	return err
+}
+
+var setUnlessBuried = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1`)
+
+func (r *Redis) SetUnlessBuried(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+	n, err := setUnlessBuried.Run(ctx, r.client, []string{r.prefix + key}, val, tombstone, ttl.Milliseconds()).Int()
+	return n == 1, err
+}
+
+func (r *Redis) Generation() uint64 { return r.conns.Load() }
 
 func (r *Redis) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	return r.client.Set(ctx, r.prefix+key, val, ttl).Err()
