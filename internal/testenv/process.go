@@ -2,10 +2,12 @@ package testenv
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -123,4 +125,75 @@ func StartRedisCluster(t testing.TB) string {
 		}
 	}
 	return "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
+}
+
+// Proxy is a loopback TCP proxy in front of a server, for tests that cut one client's
+// path to it (a network partition) while others still reach it.
+type Proxy struct {
+	Addr   string // host:port to connect to instead of the target
+	target string
+	ln     net.Listener
+
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+// StartProxy forwards connections on a free loopback port to target until the test ends.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln}
+	t.Cleanup(func() { ln.Close(); p.Cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *Proxy) serve(c net.Conn) {
+	p.mu.Lock()
+	if p.cut {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+	if err != nil {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.conns = append(p.conns, c, up)
+	p.mu.Unlock()
+	go func() { io.Copy(up, c); up.Close() }()
+	io.Copy(c, up)
+	c.Close()
+}
+
+// Cut drops every open connection and refuses new ones until Restore.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// Restore lets connections through again.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
 }

@@ -12,22 +12,35 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 )
 
 // How ended sessions are kept from coming back through the cache.
 //
 // Ending a session (logout, revocation, deprovisioning) deletes its row and writes a
-// tombstone in the same transaction, then deletes its cache entry. The cache delete is
-// what makes the next request on any replica miss the cache and find no row. The
-// tombstones cover what a cache delete cannot: a Redis restored from a snapshot taken
-// before the delete, a failover that lost it, or a cache that was unreachable when it
-// was sent. Every replica reads recent tombstones from the database into memory every
-// pollEvery and never trusts a cache entry of a tombstoned session. If it cannot read
-// them for staleAfter, it stops trusting the cache at all and asks the database on
-// every request (slower, still correct).
+// tombstone in the same transaction. After the commit, and before the caller answers,
+// the session's cache entry is buried (cache.Bury): replaced by a cache tombstone that a
+// request which read the row just before the commit cannot overwrite when it writes the
+// entry back. So the next request on any replica finds no entry, asks the database, and
+// finds no row.
+//
+// The database tombstones cover what the cache cannot: a Redis restored from a snapshot
+// taken before the burial, a failover that lost it, or a cache the ender could not reach.
+// Every replica reads recent tombstones into memory every pollEvery, never trusts a
+// cache entry of a tombstoned session, and trusts the cache at all only
+//   - within trustFor of the start of its last successful poll, and
+//   - while the cache's generation is the one seen when that poll started: a restarted
+//     or restored Redis is only reached through a new connection, which moves the
+//     generation, so its data is never believed before a poll that began after it came
+//     back (and so saw every session ended before).
+//
+// When the burial cannot reach every replica — Redis did not answer, or the cache is
+// this process's own (a CLI command beside an embedded-mode server) — the ender waits
+// trustFor before returning: by then every replica has either polled past the commit or
+// stopped trusting its cache. Slower, never wrong.
 const (
-	pollEvery  = time.Second
-	staleAfter = 5 * time.Second
+	pollEvery = 500 * time.Millisecond
+	trustFor  = 2 * time.Second
 	// keepInMemory outlives every cache entry: entries live at most cacheFor, and
 	// Redis keeps absolute expiry times across a snapshot restore.
 	keepInMemory = 2 * cacheFor
@@ -57,28 +70,51 @@ type ended struct {
 
 	bus bus.Bus // where ended sessions are announced; nil = nowhere
 
+	wake chan struct{} // asks the poller for a poll now
+
 	mu       sync.Mutex
 	recent   map[string]time.Time // session id -> ended at
 	cursor   time.Time            // newest ended_at seen
-	polledAt time.Time            // last successful poll
+	polledAt time.Time            // start of the last successful poll (this machine's monotonic clock)
+	gen      uint64               // the cache's generation when that poll started
 	watching bool
 }
 
 func newEnded(idb bun.IDB, clk clock.Clock, c cache.Cache, log *slog.Logger) *ended {
-	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}}
+	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 // trusted reports whether a cache entry of session id may be believed: the session is
-// not known to have ended, and this process's knowledge of ended sessions is fresh.
-// A process that does not watch (a CLI command) never trusts the cache.
+// not known to have ended, and this process's knowledge of ended sessions is fresh and
+// at least as new as the cache's data (see the comment at the top). A process that does
+// not watch (a CLI command) never trusts the cache.
 func (e *ended) trusted(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.watching || e.clock.Now().Sub(e.polledAt) > staleAfter {
+	if !e.watching || time.Since(e.polledAt) > trustFor {
+		return false
+	}
+	if e.cache.Generation() != e.gen {
+		e.pollSoon()
 		return false
 	}
 	_, gone := e.recent[id]
 	return !gone
+}
+
+// known reports whether session id is known here to have ended.
+func (e *ended) known(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, gone := e.recent[id]
+	return gone
+}
+
+func (e *ended) pollSoon() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
 }
 
 // remember records sessions this process has just ended, so it does not wait for its
@@ -102,22 +138,26 @@ func (e *ended) watch(ctx context.Context) {
 	go func() {
 		t := time.NewTicker(pollEvery)
 		defer t.Stop()
-		n := 0
+		lastPrune := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-e.wake:
 			}
 			e.poll(ctx)
-			if n++; n%600 == 0 {
+			if time.Since(lastPrune) > 10*time.Minute {
 				e.prune(ctx)
+				lastPrune = time.Now()
 			}
 		}
 	}()
 }
 
 func (e *ended) poll(ctx context.Context) {
+	// Taken before the query: what the query returns is at least as new as both.
+	started, gen := time.Now(), e.cache.Generation()
 	now := e.clock.Now()
 	e.mu.Lock()
 	since := e.cursor.Add(-pollOverlap)
@@ -146,7 +186,7 @@ func (e *ended) poll(ctx context.Context) {
 			delete(e.recent, id)
 		}
 	}
-	e.polledAt = now
+	e.polledAt, e.gen = started, gen
 }
 
 func (e *ended) prune(ctx context.Context) {
@@ -175,16 +215,22 @@ func endTx(ctx context.Context, tx bun.IDB, now time.Time, where string, args ..
 	if _, err := tx.NewDelete().Model((*Session)(nil)).Where("id IN (?)", bun.In(idList)).Exec(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := tx.NewInsert().Model(&stones).On("CONFLICT (session_id) DO NOTHING").Exec(ctx); err != nil {
+	ins := tx.NewInsert().Model(&stones).On("CONFLICT (session_id) DO NOTHING")
+	if expr := db.SharedClock(tx); expr != "" {
+		// Replicas compare these times with each other's: one clock for all of them.
+		ins = ins.Value("ended_at", expr)
+	}
+	if _, err := ins.Exec(ctx); err != nil {
 		return nil, err
 	}
 	return gone, nil
 }
 
-// purge deletes the cache entries of ended sessions, one command per user: a user's
-// entries share a Redis Cluster hash slot, so each delete is one atomic step. A failure
-// is logged, not returned: the rows and tombstones are committed, so no replica will
-// accept these sessions whatever the cache holds.
+// purge buries the cache entries of ended sessions, one command per user: a user's
+// entries share a Redis Cluster hash slot, so each burial is one atomic step. The rows
+// and tombstones are committed; when the burial cannot reach every replica, purge waits
+// until every replica has re-read the tombstones or stopped trusting its cache, so that
+// when it returns no replica accepts these sessions, whatever its cache holds.
 func (e *ended) purge(ctx context.Context, gone []Session) {
 	if len(gone) == 0 {
 		return
@@ -194,12 +240,30 @@ func (e *ended) purge(ctx context.Context, gone []Session) {
 	for _, g := range gone {
 		byUser[g.UserID] = append(byUser[g.UserID], sessionKey(g.UserID, g.ID))
 	}
+	reached := e.reachesEveryReplica()
 	for _, ks := range byUser {
-		if err := e.cache.Del(ctx, ks...); err != nil {
-			e.log.WarnContext(ctx, "ended sessions could not be purged from the cache; the database tombstones keep them refused", "sessions", len(ks), "err", err)
+		if err := e.cache.Bury(ctx, cacheFor, ks...); err != nil {
+			e.log.WarnContext(ctx, "ended sessions could not be buried in the cache; waiting until every replica has read their tombstones from the database", "sessions", len(ks), "err", err)
+			reached = false
 		}
 	}
 	e.announce(ctx, gone)
+	if !reached {
+		// trustFor after the commit, every replica's trusted view began after it.
+		select {
+		case <-ctx.Done():
+		case <-time.After(trustFor + pollEvery/5):
+		}
+	}
+}
+
+// reachesEveryReplica reports whether this process's cache is the one every server
+// reads: a shared Redis, or the in-process cache of the (only) server itself — not the
+// private in-process cache of a CLI command.
+func (e *ended) reachesEveryReplica() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cache.Kind() != "memory" || e.watching
 }
 
 // EndedSessionsTopic is the bus topic on which every ended session is announced, so

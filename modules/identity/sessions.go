@@ -130,6 +130,9 @@ func (s *Sessions) Start(ctx context.Context, in NewSession) (Session, string, e
 		ExpiresAt: now.Add(in.MaxLife), LastSeenAt: now, IdleSeconds: int64(in.IdleTimeout / time.Second),
 		IP: in.IP, UserAgent: truncate(in.UserAgent, 512), Method: in.Method, SAMLSessionIndex: truncate(in.SAMLSessionIndex, 256)}
 	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockActiveUser(ctx, tx, in.TenantID, in.UserID); err != nil {
+			return err
+		}
 		if _, err := tx.NewInsert().Model(&sess).Exec(ctx); err != nil {
 			return err
 		}
@@ -153,6 +156,23 @@ func (s *Sessions) Start(ctx context.Context, in NewSession) (Session, string, e
 		return Session{}, "", err
 	}
 	return sess, tok, nil
+}
+
+// lockActiveUser refuses a user who is not active and holds their row for the rest of tx
+// against a deactivation or deletion, which lock it for update. A sign-in racing a
+// deprovisioning therefore either commits first, and its session is ended with the
+// others, or waits and is refused: no session outlives the deprovisioning.
+func lockActiveUser(ctx context.Context, tx bun.Tx, tenantID, userID string) error {
+	var active bool
+	q := tx.NewSelect().Model((*User)(nil)).Column("active").Where("tenant_id = ? AND id = ?", tenantID, userID)
+	if db.DialectOf(tx) == db.Postgres {
+		q = q.For("SHARE") // SQLite needs none: its transactions take the write lock at BEGIN
+	}
+	err := q.Scan(ctx, &active)
+	if db.IsNoRows(err) || (err == nil && !active) {
+		return apperr.Forbidden("this account is not active: ask your organization's administrator")
+	}
+	return err
 }
 
 func truncate(s string, n int) string {
@@ -252,20 +272,30 @@ func (s *Sessions) alive(ctx context.Context, sessionID, userID string) (Session
 	now := s.clock.Now()
 	var sess Session
 	fromCache := false
-	if !s.ended.trusted(sessionID) {
-		// Ended here or elsewhere, or this process's view is stale: the database decides.
-	} else if b, err := s.ended.cache.Get(ctx, sessionKey(userID, sessionID)); err == nil {
-		var e cached
-		if json.Unmarshal(b, &e) == nil && e.UserID == userID {
-			sess = Session{ID: sessionID, TenantID: e.TenantID, UserID: e.UserID, ExpiresAt: e.ExpiresAt,
-				LastSeenAt: e.LastSeenAt, IdleSeconds: e.IdleSeconds}
-			fromCache = true
+	if s.ended.trusted(sessionID) {
+		b, err := s.ended.cache.Get(ctx, sessionKey(userID, sessionID))
+		switch {
+		case errors.Is(err, cache.ErrBuried):
+			return Session{}, errSessionEnded
+		case err == nil:
+			var e cached
+			// Trusted again after the read: it may have come through a new connection to
+			// a restarted Redis (see cache.Generation).
+			if json.Unmarshal(b, &e) == nil && e.UserID == userID && s.ended.trusted(sessionID) {
+				sess = Session{ID: sessionID, TenantID: e.TenantID, UserID: e.UserID, ExpiresAt: e.ExpiresAt,
+					LastSeenAt: e.LastSeenAt, IdleSeconds: e.IdleSeconds}
+				fromCache = true
+			}
+		case !errors.Is(err, cache.ErrMiss):
+			s.log.WarnContext(ctx, "session cache unavailable; checking the database", "err", err)
 		}
-	} else if !errors.Is(err, cache.ErrMiss) {
-		s.log.WarnContext(ctx, "session cache unavailable; checking the database", "err", err)
 	}
 	if !fromCache {
-		err := s.db.NewSelect().Model(&sess).Where("id = ? AND user_id = ?", sessionID, userID).Scan(ctx)
+		// The session's owner must still be active: belt and braces, since ending the
+		// sessions is part of every deactivation.
+		err := s.db.NewSelect().Model(&sess).
+			Join("JOIN users AS u ON u.id = s.user_id AND u.active").
+			Where("s.id = ? AND s.user_id = ?", sessionID, userID).Scan(ctx)
 		if err != nil {
 			if db.IsNoRows(err) {
 				return Session{}, errSessionEnded
@@ -296,14 +326,17 @@ func (s *Sessions) alive(ctx context.Context, sessionID, userID string) (Session
 	return sess, nil
 }
 
+// remember writes a session read from (or just written to) the database into the cache,
+// unless it has ended meanwhile: known here, or buried in the cache by whoever ended it
+// after this request read the row.
 func (s *Sessions) remember(ctx context.Context, sess Session) {
 	ttl := min(cacheFor, sess.ExpiresAt.Sub(s.clock.Now()), sess.IdleDeadline().Sub(s.clock.Now()))
-	if ttl <= 0 {
+	if ttl <= 0 || s.ended.known(sess.ID) {
 		return
 	}
 	b, _ := json.Marshal(cached{TenantID: sess.TenantID, UserID: sess.UserID, ExpiresAt: sess.ExpiresAt,
 		LastSeenAt: sess.LastSeenAt, IdleSeconds: sess.IdleSeconds})
-	if err := s.ended.cache.Set(ctx, sessionKey(sess.UserID, sess.ID), b, ttl); err != nil {
+	if _, err := s.ended.cache.SetUnlessBuried(ctx, sessionKey(sess.UserID, sess.ID), b, ttl); err != nil {
 		s.log.WarnContext(ctx, "session cache unavailable; sessions are checked in the database", "err", err)
 	}
 }

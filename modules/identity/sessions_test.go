@@ -166,10 +166,10 @@ func TestDeletedSessionRefused(t *testing.T) {
 		if err != nil || n != 2 {
 			t.Fatalf("RevokeUser = %d, %v; want 2", n, err)
 		}
-		// Purged from the cache (in a Cluster: one DEL in the user's hash slot).
+		// Buried in the cache (in a Cluster: one MULTI in the user's hash slot).
 		for _, s := range []identity.Session{s1, s2} {
-			if _, err := f.cache.Get(ctx, "session:{"+f.user.ID+"}:"+s.ID); !errors.Is(err, cache.ErrMiss) {
-				t.Fatalf("session %s is still cached after revocation: %v", s.ID, err)
+			if _, err := f.cache.Get(ctx, "session:{"+f.user.ID+"}:"+s.ID); !errors.Is(err, cache.ErrBuried) {
+				t.Fatalf("session %s is not buried in the cache after revocation: %v", s.ID, err)
 			}
 		}
 		refused(t, f, "revoked", tok)

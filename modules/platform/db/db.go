@@ -180,5 +180,16 @@ func EscapeLike(s string) string {
 	return r.Replace(s)
 }
 
+// SharedClock returns the SQL expression for "now" on the database's clock when replicas
+// on several machines compare the times they store (PostgreSQL: one clock for all of
+// them, free of skew between app servers), or "" on SQLite, whose processes share one
+// machine and store their own clock's time.
+func SharedClock(idb bun.IDB) string {
+	if DialectOf(idb) == Postgres {
+		return "now()"
+	}
+	return ""
+}
+
 // IsNoRows reports whether err says a query found no row.
 func IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

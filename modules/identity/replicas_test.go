@@ -1,0 +1,259 @@
+package identity_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/keys"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
+)
+
+// replicaPair is two servers' worth of identity services on one database, each with its
+// own cache client and its own view of ended sessions, as two `gatehouse serve`
+// processes have. Nothing passes between them but the database and the cache.
+type replicaPair struct {
+	a, b     *identity.Service
+	sa, sb   *identity.Sessions
+	tenantID string
+}
+
+func newReplicaPair(t *testing.T, bdb *bun.DB, ca, cb cache.Cache) *replicaPair {
+	t.Helper()
+	ctx := context.Background()
+	clk := clock.System{}
+	al := audit.New(clk)
+	ten, err := tenancy.New(bdb, clk, al, net.DefaultResolver).CreateTenant(ctx, tenancy.CreateTenantInput{Slug: fmt.Sprintf("acme-%d", tenantSeq.Add(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &replicaPair{tenantID: ten.ID}
+	for _, r := range []struct {
+		svc  **identity.Service
+		sess **identity.Sessions
+		c    cache.Cache
+	}{{&p.a, &p.sa, ca}, {&p.b, &p.sb, cb}} {
+		svc := identity.New(bdb, clk, al, r.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		watch, stop := context.WithCancel(context.Background())
+		t.Cleanup(stop)
+		svc.WatchEndedSessions(watch)
+		ks, err := keys.New(bdb, clk, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*r.svc, *r.sess = svc, svc.Sessions(ks, identity.SessionsConfig{Issuer: issuer})
+	}
+	return p
+}
+
+func (p *replicaPair) user(t *testing.T, name string) identity.User {
+	t.Helper()
+	u, err := p.a.CreateUser(context.Background(), p.tenantID, identity.User{UserName: name, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// signIn starts a session through one replica and uses it on both, so each has read it.
+func (p *replicaPair) signIn(t *testing.T, on *identity.Sessions, userID string) string {
+	t.Helper()
+	ctx := context.Background()
+	_, tok, err := on.Start(ctx, identity.NewSession{TenantID: p.tenantID, UserID: userID,
+		IdleTimeout: time.Hour, MaxLife: 8 * time.Hour, Method: "saml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*identity.Sessions{p.sa, p.sb} {
+		if _, err := s.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("a fresh session is refused: %v", err)
+		}
+	}
+	return tok
+}
+
+func (p *replicaPair) deactivate(t *testing.T, userID string) {
+	t.Helper()
+	_, err := p.a.UpdateUser(context.Background(), p.tenantID, userID, 0, func(u *identity.User) error {
+		u.Active = false
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func refusedOn(t *testing.T, s *identity.Sessions, what, tok string) {
+	t.Helper()
+	if _, err := s.Authenticate(context.Background(), tok); !apperr.Is(err, apperr.KindUnauthenticated) {
+		t.Fatalf("%s: Authenticate = %v; want unauthenticated", what, err)
+	}
+}
+
+func redisClient(t *testing.T, url string) *cache.Redis {
+	t.Helper()
+	c, err := cache.NewRedis(context.Background(), url, "gh:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Replica A deprovisions someone while its path to Redis is cut (a partition): it
+// cannot bury the cached sessions, which replica B still reads from Redis. A answers
+// only once B can no longer believe them, so B's very next request is refused.
+func TestBurialLostOnOneReplica(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		rs := testenv.StartRedis(t)
+		proxy := testenv.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", rs.Port))
+		p := newReplicaPair(t, bdb, redisClient(t, "redis://"+proxy.Addr+"/0"), redisClient(t, rs.URL()))
+		for round := range 3 {
+			u := p.user(t, fmt.Sprintf("ada%d@acme.test", round))
+			toks := []string{p.signIn(t, p.sa, u.ID), p.signIn(t, p.sb, u.ID)}
+			proxy.Cut()
+			start := time.Now()
+			p.deactivate(t, u.ID)
+			took := time.Since(start)
+			for i, tok := range toks {
+				refusedOn(t, p.sb, fmt.Sprintf("round %d, token %d on replica B right after A answered", round, i), tok)
+			}
+			proxy.Restore()
+			t.Logf("round %d: deactivation with the burial lost took %s", round, took.Round(time.Millisecond))
+		}
+	})
+}
+
+// Redis restored from a snapshot taken before a deprovisioning holds the ended
+// sessions again. Replica B, which learnt nothing from the deprovisioning itself, still
+// refuses them: at once (its first read of the restored Redis comes through a new
+// connection, so it asks the database), and after it trusts the cache again (its
+// tombstones name them).
+func TestSnapshotRestoreAcrossReplicas(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		rs := testenv.StartRedis(t)
+		ca, cb := redisClient(t, rs.URL()), redisClient(t, rs.URL())
+		p := newReplicaPair(t, bdb, ca, cb)
+		ctx := context.Background()
+		ada, bob := p.user(t, "ada@acme.test"), p.user(t, "bob@acme.test")
+		adaToks := []string{p.signIn(t, p.sa, ada.ID), p.signIn(t, p.sb, ada.ID)}
+		bobTok := p.signIn(t, p.sb, bob.ID)
+		if err := ca.Client().Save(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		p.deactivate(t, ada.ID)
+		for _, tok := range adaToks {
+			refusedOn(t, p.sb, "before the restore", tok)
+		}
+		rs.Restart(t) // loads dump.rdb: ada's entries are back, alive
+		keys, err := cb.Client().Keys(ctx, "gh:session:{"+ada.ID+"}:*").Result()
+		if err != nil || len(keys) != 2 {
+			t.Fatalf("the restored snapshot should hold ada's 2 entries; found %v (%v)", keys, err)
+		}
+		for _, tok := range adaToks {
+			refusedOn(t, p.sb, "right after the restore", tok)
+		}
+		if _, err := p.sb.Authenticate(ctx, bobTok); err != nil {
+			t.Fatalf("a live session right after the restore: %v", err)
+		}
+		time.Sleep(1500 * time.Millisecond) // B polls again and trusts the cache
+		for _, tok := range adaToks {
+			refusedOn(t, p.sb, "once B trusts the restored cache", tok)
+		}
+		if _, err := p.sb.Authenticate(ctx, bobTok); err != nil {
+			t.Fatalf("a live session after the restore: %v", err)
+		}
+	})
+}
+
+// No session outlives a deprovisioning: a sign-in that comes after it is refused, and
+// one that races it either fails or is ended with the rest.
+func TestNoSessionForInactiveUser(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		c := testenv.Redis(t)
+		p := newReplicaPair(t, bdb, c, c)
+		ctx := context.Background()
+		ada := p.user(t, "ada@acme.test")
+		p.deactivate(t, ada.ID)
+		_, _, err := p.sa.Start(ctx, identity.NewSession{TenantID: p.tenantID, UserID: ada.ID,
+			IdleTimeout: time.Hour, MaxLife: time.Hour, Method: "saml"})
+		if !apperr.Is(err, apperr.KindForbidden) {
+			t.Fatalf("Start for a deactivated user = %v; want forbidden", err)
+		}
+		_, _, err = p.sa.Start(ctx, identity.NewSession{TenantID: p.tenantID, UserID: "no-such-user",
+			IdleTimeout: time.Hour, MaxLife: time.Hour, Method: "saml"})
+		if !apperr.Is(err, apperr.KindForbidden) {
+			t.Fatalf("Start for an unknown user = %v; want forbidden", err)
+		}
+
+		for round := range 20 {
+			u := p.user(t, fmt.Sprintf("racer%d@acme.test", round))
+			var tok string
+			var startErr, deactivateErr error
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				_, tok, startErr = p.sb.Start(ctx, identity.NewSession{TenantID: p.tenantID, UserID: u.ID,
+					IdleTimeout: time.Hour, MaxLife: time.Hour, Method: "saml"})
+			})
+			wg.Go(func() {
+				_, deactivateErr = p.a.UpdateUser(ctx, p.tenantID, u.ID, 0, func(u *identity.User) error {
+					u.Active = false
+					return nil
+				})
+			})
+			wg.Wait()
+			if deactivateErr != nil {
+				t.Fatal(deactivateErr)
+			}
+			if startErr == nil {
+				refusedOn(t, p.sa, fmt.Sprintf("round %d: a session started while the user was deactivated (A)", round), tok)
+				refusedOn(t, p.sb, fmt.Sprintf("round %d: a session started while the user was deactivated (B)", round), tok)
+			} else if !apperr.Is(startErr, apperr.KindForbidden) {
+				t.Fatalf("round %d: Start = %v", round, startErr)
+			}
+		}
+	})
+}
+
+// A session row of a user who is not active does not authenticate, even if it should
+// never have survived: the database check reads the user's status with the session.
+func TestSessionOfInactiveUserRefused(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		c := cache.NewMemory()
+		t.Cleanup(func() { c.Close() })
+		p := newReplicaPair(t, bdb, c, c)
+		ctx := context.Background()
+		ada := p.user(t, "ada@acme.test")
+		tok := p.signIn(t, p.sa, ada.ID)
+		// Behind the services' backs, so no session is ended and no cache entry buried.
+		if _, err := bdb.NewUpdate().Table("users").Set("active = ?", false).Where("id = ?", ada.ID).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Del(ctx, "session:{"+ada.ID+"}:"+sessionIDOf(t, p, tok)); err != nil {
+			t.Fatal(err)
+		}
+		refusedOn(t, p.sb, "a session of an inactive user", tok)
+	})
+}
+
+func sessionIDOf(t *testing.T, p *replicaPair, tok string) string {
+	t.Helper()
+	pr, err := p.sa.Authenticate(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pr.SessionID
+}
