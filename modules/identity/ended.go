@@ -70,7 +70,8 @@ type ended struct {
 
 	bus bus.Bus // where ended sessions are announced; nil = nowhere
 
-	wake chan struct{} // asks the poller for a poll now
+	wake      chan struct{} // asks the poller for a poll now
+	pollEvery time.Duration
 
 	mu       sync.Mutex
 	recent   map[string]time.Time // session id -> ended at
@@ -81,7 +82,7 @@ type ended struct {
 }
 
 func newEnded(idb bun.IDB, clk clock.Clock, c cache.Cache, log *slog.Logger) *ended {
-	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}, wake: make(chan struct{}, 1), pollEvery: pollEvery}
 }
 
 // trusted reports whether a cache entry of session id may be believed: the session is
@@ -136,7 +137,7 @@ func (e *ended) watch(ctx context.Context) {
 	e.mu.Unlock()
 	e.poll(ctx)
 	go func() {
-		t := time.NewTicker(pollEvery)
+		t := time.NewTicker(e.pollEvery)
 		defer t.Stop()
 		lastPrune := time.Now()
 		for {
@@ -252,7 +253,7 @@ func (e *ended) purge(ctx context.Context, gone []Session) {
 		// trustFor after the commit, every replica's trusted view began after it.
 		select {
 		case <-ctx.Done():
-		case <-time.After(trustFor + pollEvery/5):
+		case <-time.After(trustFor + 100*time.Millisecond):
 		}
 	}
 }
