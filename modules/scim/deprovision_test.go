@@ -134,18 +134,20 @@ func TestDeprovisioningEndsSessions(t *testing.T) {
 	}
 }
 
-// Reactivating someone does not bring their old sessions back.
+// Reactivating someone does not bring their old sessions back; they sign in anew.
 func TestReactivationDoesNotRestoreSessions(t *testing.T) {
-	e := newEnvWithCache(t, testenv.SQLite(t), testenv.Redis(t))
-	id := e.createUser("ada@acme.test")
-	toks := e.startSessions(id, 3)
-	e.do(http.MethodPatch, "/Users/"+id, patchOps(map[string]any{"op": "replace", "path": "active", "value": false})).must(t, http.StatusOK)
-	e.do(http.MethodPatch, "/Users/"+id, patchOps(map[string]any{"op": "replace", "path": "active", "value": true})).must(t, http.StatusOK)
-	e.allRefused(toks)
-	fresh := e.startSessions(id, 1)
-	if _, err := e.sessions.Authenticate(context.Background(), fresh[0]); err != nil {
-		t.Fatalf("a new sign-in after reactivation is refused: %v", err)
-	}
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnvWithCache(t, bdb, testenv.Redis(t))
+		id := e.createUser("ada@acme.test")
+		toks := e.startSessions(id, 3)
+		e.do(http.MethodPatch, "/Users/"+id, patchOps(map[string]any{"op": "replace", "path": "active", "value": false})).must(t, http.StatusOK)
+		e.do(http.MethodPatch, "/Users/"+id, patchOps(map[string]any{"op": "replace", "path": "active", "value": true})).must(t, http.StatusOK)
+		e.allRefused(toks)
+		fresh := e.startSessions(id, 1)
+		if _, err := e.sessions.Authenticate(context.Background(), fresh[0]); err != nil {
+			t.Fatalf("a new sign-in after reactivation is refused: %v", err)
+		}
+	})
 }
 
 // With Redis down, deprovisioning still revokes (the database is the truth), sessions
