@@ -13,19 +13,33 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
-// The README's SSO path through the real server on PostgreSQL and Redis: the operator
-// configures the tenant's IdP from its metadata URL with the CLI, the IdP provisions
-// the person over SCIM, the person signs in through the IdP, and an admin's CLI
-// revocation ends the session at once.
+// The README's SSO path through the real server, on PostgreSQL and Redis and on the
+// embedded default: the operator configures the tenant's IdP from its metadata URL with
+// the CLI, the IdP provisions the person over SCIM, the person signs in through the IdP,
+// and an admin's CLI revocation has ended the session when the command returns (with the
+// embedded cache the CLI cannot reach the server's cache: the server reads the
+// tombstones).
 func TestSSOThroughServe(t *testing.T) {
+	for name, stores := range map[string]func(t *testing.T) []string{
+		"postgres+redis": func(t *testing.T) []string {
+			return []string{"GATEHOUSE_DATABASE_URL", testenv.PostgresDatabaseURL(t), "GATEHOUSE_REDIS_URL", testenv.RedisURL()}
+		},
+		"embedded": func(t *testing.T) []string {
+			return []string{"GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t)}
+		},
+	} {
+		t.Run(name, func(t *testing.T) { ssoThroughServe(t, stores(t)) })
+	}
+}
+
+func ssoThroughServe(t *testing.T, stores []string) {
 	port := testenv.FreePort(t)
 	pub := fmt.Sprintf("http://127.0.0.1:%d", port)
 	key := make([]byte, 32)
 	rand.Read(key)
-	getenv := envOf("GATEHOUSE_DATABASE_URL", testenv.PostgresDatabaseURL(t), "GATEHOUSE_REDIS_URL", testenv.RedisURL(),
-		"GATEHOUSE_REDIS_PREFIX", fmt.Sprintf("gh-sso-%d:", port),
+	getenv := envOf(append(stores, "GATEHOUSE_REDIS_PREFIX", fmt.Sprintf("gh-sso-%d:", port),
 		"GATEHOUSE_LISTEN", fmt.Sprintf("127.0.0.1:%d", port), "GATEHOUSE_PUBLIC_URL", pub,
-		"GATEHOUSE_SECRET_KEY", base64.StdEncoding.EncodeToString(key), "GATEHOUSE_SAML_METADATA_ALLOW_PRIVATE", "true")
+		"GATEHOUSE_SECRET_KEY", base64.StdEncoding.EncodeToString(key), "GATEHOUSE_SAML_METADATA_ALLOW_PRIVATE", "true")...)
 
 	idp := samltest.StartRealIdP(t)
 	mustCLI(t, getenv, "tenant", "create", "--slug", "acme", "--name", "Acme")
