@@ -31,32 +31,43 @@ type replicaPair struct {
 	tenantID string
 }
 
-// With slowB, replica B reads the tombstones once at start and then only when the test
-// says (PollEndedSessions), so what the cache alone does is seen, not hidden by a poll.
-func newReplicaPair(t *testing.T, bdb *bun.DB, ca, cb cache.Cache, slowB bool) *replicaPair {
+// pairOptions vary a replica pair: with slowB, replica B reads the tombstones once at
+// start and then only when the test says (PollEndedSessions), so what the cache alone
+// does is seen, not hidden by a poll; clockA, when set, is replica A's clock.
+type pairOptions struct {
+	slowB  bool
+	clockA clock.Clock
+}
+
+func newReplicaPair(t *testing.T, bdb *bun.DB, ca, cb cache.Cache, o pairOptions) *replicaPair {
 	t.Helper()
 	ctx := context.Background()
-	clk := clock.System{}
+	var clk clock.Clock = clock.System{}
 	al := audit.New(clk)
 	ten, err := tenancy.New(bdb, clk, al, net.DefaultResolver).CreateTenant(ctx, tenancy.CreateTenantInput{Slug: fmt.Sprintf("acme-%d", tenantSeq.Add(1))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &replicaPair{tenantID: ten.ID}
+	clockA := o.clockA
+	if clockA == nil {
+		clockA = clk
+	}
 	for _, r := range []struct {
 		svc  **identity.Service
 		sess **identity.Sessions
 		c    cache.Cache
-	}{{&p.a, &p.sa, ca}, {&p.b, &p.sb, cb}} {
-		svc := identity.New(bdb, clk, al, r.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		clk  clock.Clock
+	}{{&p.a, &p.sa, ca, clockA}, {&p.b, &p.sb, cb, clk}} {
+		svc := identity.New(bdb, r.clk, audit.New(r.clk), r.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		watch, stop := context.WithCancel(context.Background())
 		t.Cleanup(stop)
-		if slowB && r.svc == &p.b {
+		if o.slowB && r.svc == &p.b {
 			svc.WatchEndedSessionsEvery(watch, time.Hour)
 		} else {
 			svc.WatchEndedSessions(watch)
 		}
-		ks, err := keys.New(bdb, clk, nil)
+		ks, err := keys.New(bdb, r.clk, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +137,7 @@ func TestBurialLostOnOneReplica(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		rs := testenv.StartRedis(t)
 		proxy := testenv.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", rs.Port))
-		p := newReplicaPair(t, bdb, redisClient(t, "redis://"+proxy.Addr+"/0"), redisClient(t, rs.URL()), true)
+		p := newReplicaPair(t, bdb, redisClient(t, "redis://"+proxy.Addr+"/0"), redisClient(t, rs.URL()), pairOptions{slowB: true})
 		for round := range 3 {
 			u := p.user(t, fmt.Sprintf("ada%d@acme.test", round))
 			toks := []string{p.signIn(t, p.sa, u.ID), p.signIn(t, p.sb, u.ID)}
@@ -153,7 +164,7 @@ func TestSnapshotRestoreAcrossReplicas(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		rs := testenv.StartRedis(t)
 		ca, cb := redisClient(t, rs.URL()), redisClient(t, rs.URL())
-		p := newReplicaPair(t, bdb, ca, cb, true)
+		p := newReplicaPair(t, bdb, ca, cb, pairOptions{slowB: true})
 		ctx := context.Background()
 		ada, bob := p.user(t, "ada@acme.test"), p.user(t, "bob@acme.test")
 		adaToks := []string{p.signIn(t, p.sa, ada.ID), p.signIn(t, p.sb, ada.ID)}
@@ -194,7 +205,7 @@ func TestWriteBackAfterBurialDoesNotLand(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		for name, c := range map[string]cache.Cache{"redis": testenv.Redis(t), "memory": cache.NewMemory()} {
 			t.Run(name, func(t *testing.T) {
-				p := newReplicaPair(t, bdb, c, c, true)
+				p := newReplicaPair(t, bdb, c, c, pairOptions{slowB: true})
 				ctx := context.Background()
 				ada := p.user(t, "ada"+name+"@acme.test")
 				tok := p.signIn(t, p.sa, ada.ID)
@@ -216,7 +227,7 @@ func TestWriteBackAfterBurialDoesNotLand(t *testing.T) {
 func TestNoSessionForInactiveUser(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		c := testenv.Redis(t)
-		p := newReplicaPair(t, bdb, c, c, false)
+		p := newReplicaPair(t, bdb, c, c, pairOptions{})
 		ctx := context.Background()
 		ada := p.user(t, "ada@acme.test")
 		p.deactivate(t, ada.ID)
@@ -266,7 +277,7 @@ func TestSessionOfInactiveUserRefused(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		c := cache.NewMemory()
 		t.Cleanup(func() { c.Close() })
-		p := newReplicaPair(t, bdb, c, c, false)
+		p := newReplicaPair(t, bdb, c, c, pairOptions{})
 		ctx := context.Background()
 		ada := p.user(t, "ada@acme.test")
 		tok := p.signIn(t, p.sa, ada.ID)
@@ -288,4 +299,36 @@ func sessionIDOf(t *testing.T, p *replicaPair, tok string) string {
 		t.Fatal(err)
 	}
 	return pr.SessionID
+}
+
+// Replicas whose clocks disagree still see each other's tombstones: on PostgreSQL they
+// are dated by the database's clock, so a replica running ten minutes behind does not
+// write ended sessions that the others' polls have already passed.
+func TestTombstonesFromASkewedReplica(t *testing.T) {
+	bdb := testenv.Postgres(t)
+	c := testenv.Redis(t)
+	behind := clock.NewManual(time.Now().Add(-10 * time.Minute))
+	p := newReplicaPair(t, bdb, c, c, pairOptions{slowB: true, clockA: behind})
+	ctx := context.Background()
+	// B has read a tombstone dated now, so its polls start from there.
+	early := p.user(t, "early@acme.test")
+	p.signIn(t, p.sb, early.ID)
+	if _, err := p.b.UpdateUser(ctx, p.tenantID, early.ID, 0, func(u *identity.User) error { u.Active = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	p.b.PollEndedSessions(ctx)
+
+	ada := p.user(t, "ada@acme.test")
+	tok := p.signIn(t, p.sb, ada.ID)
+	row, err := p.sb.Session(ctx, p.tenantID, sessionIDOf(t, p, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.deactivate(t, ada.ID) // through A, whose clock is behind
+	// Put the entry back as a snapshot restore would (a plain Set, not a write-back).
+	if err := c.Set(ctx, "session:{"+ada.ID+"}:"+row.ID, []byte(`{"t":"`+row.TenantID+`","u":"`+ada.ID+`","x":"`+row.ExpiresAt.Format(time.RFC3339Nano)+`","l":"`+time.Now().Format(time.RFC3339Nano)+`","i":3600}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	p.b.PollEndedSessions(ctx)
+	refusedOn(t, p.sb, "a session ended by a replica whose clock is behind", tok)
 }
