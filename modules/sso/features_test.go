@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/internal/samltest"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -66,7 +67,11 @@ func (e *env) getJSON(path, token string, out any) int {
 // The session token works as a Bearer token for API clients, is verifiable with the
 // published JWKS, and lists the caller's sessions.
 func TestBearerTokenAndJWKS(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, bearerTokenAndJWKS)
+}
+
+func bearerTokenAndJWKS(t *testing.T, bdb *bun.DB) {
+	e, idp := crafted(t, bdb)
 	_, token := e.signIn(idp, "ada@acme.test")
 	e.signIn(idp, "ada@acme.test")
 
@@ -116,7 +121,11 @@ func TestBearerTokenAndJWKS(t *testing.T) {
 }
 
 func TestJustInTimeCreation(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, justInTimeCreation)
+}
+
+func justInTimeCreation(t *testing.T, bdb *bun.DB) {
+	e, idp := crafted(t, bdb)
 	ctx := context.Background()
 	post := func(nameID string) (int, string) {
 		b := browser(t)
@@ -133,6 +142,20 @@ func TestJustInTimeCreation(t *testing.T) {
 	e.settings(tenancy.SettingsPatch{JITProvisioning: &on})
 	if st, body := post("grace@newco.test"); st != http.StatusForbidden || !strings.Contains(body, "verified") {
 		t.Fatalf("JIT on, domain not verified: %d %.300s", st, body)
+	}
+	// A domain another tenant verified is not this tenant's: no account is made for it.
+	other := newEnv(t, bdb, e.cache)
+	if _, err := other.tenancy.AddDomain(ctx, other.tenant.ID, "elsewhere.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.tenancy.VerifyDomain(ctx, other.tenant.ID, "elsewhere.test", tenancy.VerifyManual); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := post("linus@elsewhere.test"); st != http.StatusForbidden || !strings.Contains(body, "a domain this organization has verified") {
+		t.Fatalf("JIT on, domain verified by another tenant: %d %.300s", st, body)
+	}
+	if _, err := e.identity.FindForSignIn(ctx, e.tenant.ID, "linus@elsewhere.test", ""); err == nil {
+		t.Fatal("a user was created for a domain another tenant verified")
 	}
 	if _, err := e.tenancy.AddDomain(ctx, e.tenant.ID, "newco.test"); err != nil {
 		t.Fatal(err)
@@ -187,7 +210,11 @@ func TestSingleLogout(t *testing.T) {
 }
 
 func TestHomeRealmDiscovery(t *testing.T) {
-	e, _ := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, homeRealmDiscovery)
+}
+
+func homeRealmDiscovery(t *testing.T, bdb *bun.DB) {
+	e, _ := crafted(t, bdb)
 	ctx := context.Background()
 	e.tenancy.AddDomain(ctx, e.tenant.ID, "acme.test")
 	if _, err := e.tenancy.VerifyDomain(ctx, e.tenant.ID, "acme.test", tenancy.VerifyManual); err != nil {
@@ -202,6 +229,17 @@ func TestHomeRealmDiscovery(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/saml/"+e.slug()+"/login?return_to=%2Finbox" {
 		t.Fatalf("discovery = %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
+	// return_to passes through discovery only as a relative path on this host.
+	for _, rt := range []string{"https://evil.test/", "//evil.test", "/\\evil.test"} {
+		resp, err = c.Get(e.srv.URL + "/sso?email=ada@acme.test&return_to=" + url.QueryEscape(rt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/saml/"+e.slug()+"/login?return_to=%2F" {
+			t.Errorf("discovery with return_to %q = %s to %q", rt, resp.Status, resp.Header.Get("Location"))
+		}
+	}
 	resp, _ = c.Get(e.srv.URL + "/sso?email=someone@unknown.test")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
@@ -212,7 +250,11 @@ func TestHomeRealmDiscovery(t *testing.T) {
 // The SP metadata names this tenant's entity ID and ACS and every published SP
 // certificate, so an IdP that caches it accepts AuthnRequests across a key rotation.
 func TestSPMetadataAndSignedRequests(t *testing.T) {
-	e, _ := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, spMetadataAndSignedRequests)
+}
+
+func spMetadataAndSignedRequests(t *testing.T, bdb *bun.DB) {
+	e, _ := crafted(t, bdb)
 	ctx := context.Background()
 	type md struct {
 		EntityID string `xml:"entityID,attr"`
@@ -280,13 +322,17 @@ func TestSPMetadataAndSignedRequests(t *testing.T) {
 // When the replay cache cannot answer, sign-in is refused (fail closed), never let
 // through unchecked.
 func TestReplayCacheDownFailsClosed(t *testing.T) {
+	testenv.EachDB(t, replayCacheDownFailsClosed)
+}
+
+func replayCacheDownFailsClosed(t *testing.T, bdb *bun.DB) {
 	rs := testenv.StartRedis(t)
 	c, err := cache.NewRedis(context.Background(), rs.URL(), "t:")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	e := newEnv(t, testenv.SQLite(t), c)
+	e := newEnv(t, bdb, c)
 	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
 	e.configure(idp.MetadataXML())
 	e.addUser("ada@acme.test", true)

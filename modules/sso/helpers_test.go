@@ -88,6 +88,15 @@ func memoryCache(t *testing.T) cache.Cache {
 
 func redisCache(t *testing.T) cache.Cache { return testenv.Redis(t) }
 
+// eachDBAndCache runs fn on SQLite and PostgreSQL, each with the in-process cache and
+// with Redis: for the rules that rest on the cache (single-use requests, replay).
+func eachDBAndCache(t *testing.T, fn func(t *testing.T, bdb *bun.DB, c cache.Cache)) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		t.Run("memory", func(t *testing.T) { fn(t, bdb, memoryCache(t)) })
+		t.Run("redis", func(t *testing.T) { fn(t, bdb, redisCache(t)) })
+	})
+}
+
 func (e *env) slug() string        { return e.tenant.Slug }
 func (e *env) entityID() string    { return e.srv.URL + "/saml/" + e.slug() }
 func (e *env) acs() string         { return e.srv.URL + "/saml/" + e.slug() + "/acs" }
