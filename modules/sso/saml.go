@@ -46,12 +46,10 @@ func hashHex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// serviceProvider builds the gosaml2 SP for a tenant's connection.
+// serviceProvider builds the gosaml2 SP for a tenant's connection. It trusts no IdP
+// certificate yet: whatever checks a signature sets IDPCertificateStore, one
+// certificate at a time (see withEachCertificate).
 func (h *Handler) serviceProvider(t tenancy.Tenant, conn tenancy.SAMLConnection, spKey keys.Key) (*saml2.SAMLServiceProvider, error) {
-	certs, err := conn.X509Certificates()
-	if err != nil {
-		return nil, err
-	}
 	sp := &saml2.SAMLServiceProvider{
 		IdentityProviderSSOURL:      conn.SSOURL,
 		IdentityProviderSSOBinding:  saml2.BindingHttpRedirect,
@@ -61,7 +59,6 @@ func (h *Handler) serviceProvider(t tenancy.Tenant, conn tenancy.SAMLConnection,
 		AssertionConsumerServiceURL: h.acsURL(t.Slug),
 		ServiceProviderSLOURL:       h.sloURL(t.Slug),
 		AudienceURI:                 h.spEntityID(t.Slug),
-		IDPCertificateStore:         &dsig.MemoryX509CertificateStore{Roots: certs},
 		NameIdFormat:                conn.NameIDFormat,
 		SignAuthnRequests:           conn.SignRequests,
 		AllowMissingAttributes:      true,

@@ -40,7 +40,17 @@ func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 		h.showPage(w, r, http.StatusBadRequest, page{Title: "Sign-out failed", Message: "The logout request contains a DOCTYPE, which is never allowed."})
 		return
 	}
-	req, err := sp.ValidateEncodedLogoutRequestPOST(encoded)
+	certs, err := conn.X509Certificates()
+	if err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	var req *saml2.LogoutRequest
+	err = withEachCertificate(sp, certs, func() error {
+		var err error
+		req, err = sp.ValidateEncodedLogoutRequestPOST(encoded)
+		return err
+	})
 	if err != nil || req.NameID == nil || req.NameID.Value == "" || !req.SignatureValidated {
 		h.log.WarnContext(ctx, "SAML logout request refused", "tenant", t.Slug, "err", err)
 		h.showPage(w, r, http.StatusForbidden, page{Title: "Sign-out refused",
