@@ -81,10 +81,7 @@ func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = postFormTmpl.Execute(w, map[string]any{"Action": conn.SLOURL,
-		"Fields": map[string]string{"SAMLResponse": encodeB64(out)}})
+	h.postForm(w, r, conn.SLOURL, map[string]string{"SAMLResponse": encodeB64(out)})
 }
 
 var errNotBase64 = errors.New("not base64")
