@@ -438,6 +438,7 @@ type LogoutOptions struct {
 	IssueInstant time.Time // default now
 	NotOnOrAfter time.Time // optional LogoutRequest@NotOnOrAfter
 	Unsigned     bool      // no signature at all
+	OmitKeyInfo  bool      // leave the certificate out of the signature
 	SignWith     *IdP      // sign with another IdP's key and certificate
 	Mutate       func(doc *etree.Document)
 }
@@ -491,7 +492,7 @@ func (p *IdP) LogoutRequestXML(t testing.TB, o LogoutOptions) []byte {
 		if o.SignWith != nil {
 			signer = o.SignWith
 		}
-		signer.sign(t, req, false)
+		signer.sign(t, req, o.OmitKeyInfo)
 	}
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -180,35 +181,6 @@ func justInTimeCreation(t *testing.T, bdb *bun.DB) {
 	}
 }
 
-func TestSingleLogout(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
-	b, _ := e.signIn(idp, "ada@acme.test")
-	slo := e.srv.URL + "/saml/" + e.slug() + "/slo"
-	post := func(o samltest.LogoutOptions) int {
-		resp, err := http.PostForm(slo, url.Values{"SAMLRequest": {idp.LogoutRequest(t, o)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if st := post(samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test", Unsigned: true}); st != http.StatusForbidden {
-		t.Fatalf("unsigned LogoutRequest = %d; want 403", st)
-	}
-	if st := post(samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test", SignWith: samltest.NewIdP(t, "https://x.test")}); st != http.StatusForbidden {
-		t.Fatalf("LogoutRequest signed by another key = %d; want 403", st)
-	}
-	if e.whoami(b) != http.StatusOK {
-		t.Fatal("a refused LogoutRequest ended the session")
-	}
-	if st := post(samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test"}); st != http.StatusOK {
-		t.Fatalf("signed LogoutRequest = %d", st)
-	}
-	if e.whoami(b) != http.StatusUnauthorized {
-		t.Fatal("the session survived a signed LogoutRequest")
-	}
-}
-
 func TestHomeRealmDiscovery(t *testing.T) {
 	testenv.EachDB(t, homeRealmDiscovery)
 }
@@ -266,6 +238,10 @@ func spMetadataAndSignedRequests(t *testing.T, bdb *bun.DB) {
 			ACS []struct {
 				Location string `xml:"Location,attr"`
 			} `xml:"AssertionConsumerService"`
+			SLO []struct {
+				Binding  string `xml:"Binding,attr"`
+				Location string `xml:"Location,attr"`
+			} `xml:"SingleLogoutService"`
 		} `xml:"SPSSODescriptor"`
 	}
 	read := func() md {
@@ -278,6 +254,12 @@ func spMetadataAndSignedRequests(t *testing.T, bdb *bun.DB) {
 	m := read()
 	if m.EntityID != e.entityID() || len(m.SP.ACS) != 1 || m.SP.ACS[0].Location != e.acs() || len(m.SP.Keys) != 1 {
 		t.Fatalf("metadata: %+v", m)
+	}
+	// Single Logout over both bindings, at one URL.
+	slo := e.srv.URL + "/saml/" + e.slug() + "/slo"
+	if len(m.SP.SLO) != 2 || m.SP.SLO[0].Binding != samltest.BindingHTTPRedirect || m.SP.SLO[1].Binding != samltest.BindingHTTPPost ||
+		m.SP.SLO[0].Location != slo || m.SP.SLO[1].Location != slo {
+		t.Fatalf("SingleLogoutService %+v; want HTTP-Redirect and HTTP-POST at %s", m.SP.SLO, slo)
 	}
 	ks := e.keys
 	next, err := ks.Add(ctx, keys.PurposeSAML)
@@ -347,5 +329,16 @@ func replayCacheDownFailsClosed(t *testing.T, bdb *bun.DB) {
 	resp, body := e.post(browser(t), doc(), "")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "replay cache is unavailable") {
 		t.Fatalf("Redis down: %s %.300s; want 503 naming the replay cache", resp.Status, body)
+	}
+	// A signed LogoutRequest cannot be checked for reuse either.
+	slo := e.srv.URL + "/saml/" + e.slug() + "/slo"
+	resp, err = browser(t).Get(idp.LogoutRequestRedirect(t, slo, "", samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "replay cache is unavailable") {
+		t.Fatalf("LogoutRequest with Redis down: %s %.300s; want 503 naming the replay cache", resp.Status, b)
 	}
 }
