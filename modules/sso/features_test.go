@@ -38,14 +38,20 @@ func (e *env) signIn(idp *samltest.IdP, nameID string) (*http.Client, string) {
 	if resp.StatusCode != http.StatusSeeOther {
 		e.t.Fatalf("sign-in of %s: %s %.300s", nameID, resp.Status, body)
 	}
+	return b, e.sessionToken(b)
+}
+
+// sessionToken returns the session token in b's cookie jar.
+func (e *env) sessionToken(b *http.Client) string {
+	e.t.Helper()
 	u, _ := url.Parse(e.srv.URL)
 	for _, c := range b.Jar.Cookies(u) {
 		if c.Name == "gatehouse_session" {
-			return b, c.Value
+			return c.Value
 		}
 	}
 	e.t.Fatal("no session cookie")
-	return nil, ""
+	return ""
 }
 
 func (e *env) getJSON(path, token string, out any) int {
