@@ -55,10 +55,10 @@ func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req logoutRequest
-	if r.Method == http.MethodGet {
-		req, err = h.readLogoutRedirect(sp, certs, r.URL.RawQuery)
-	} else {
+	if r.Method == http.MethodPost {
 		req, err = h.readLogoutPOST(w, r, sp, certs)
+	} else {
+		req, err = h.readLogoutRedirect(sp, certs, r.URL.RawQuery)
 	}
 	if err == nil {
 		err = h.checkLogoutFresh(ctx, t, req)

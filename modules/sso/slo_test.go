@@ -139,6 +139,8 @@ func TestSingleLogoutRedirect(t *testing.T) {
 			{"DOCTYPE", samltest.RedirectURL(t, s.slo, "SAMLRequest", samltest.WithDoctype(s.idp.LogoutRequestXML(t, opts(func(o *samltest.LogoutOptions) { o.Unsigned = true }))), "", s.idp.Key),
 				http.StatusForbidden, "DOCTYPE"},
 			{"no SAMLRequest", s.slo + "?SigAlg=x&Signature=eA==", http.StatusBadRequest, "no SAMLRequest"},
+			{"inflates beyond the body limit", samltest.RedirectURL(t, s.slo, "SAMLRequest", []byte("<x>"+strings.Repeat(" ", 300<<10)+"</x>"), "", s.idp.Key),
+				http.StatusRequestEntityTooLarge, "GATEHOUSE_SAML_MAX_BODY_BYTES"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				b, _ := s.signIn(s.idp, "ada@acme.test")
@@ -238,6 +240,12 @@ func TestSingleLogoutPOST(t *testing.T) {
 			})
 		}
 
+		t.Run("oversized body", func(t *testing.T) {
+			resp, body := s.post(strings.Repeat("A", 300<<10), "")
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "GATEHOUSE_SAML_MAX_BODY_BYTES") {
+				t.Fatalf("%s; want 413 naming the limit: %.600s", resp.Status, body)
+			}
+		})
 		t.Run("DOCTYPE", func(t *testing.T) {
 			raw := samltest.WithDoctype(s.idp.LogoutRequestXML(t, samltest.LogoutOptions{Destination: s.slo, NameID: "ada@acme.test"}))
 			resp, body := s.post(base64.StdEncoding.EncodeToString(raw), "")
