@@ -137,6 +137,7 @@ func printSAML(w io.Writer, cfg config.Config, t tenancy.Tenant, conn *tenancy.S
 	fmt.Fprintf(tw, "  ACS URL (Reply URL, Single sign-on URL)\t%s\n", cfg.URL(p.ACS))
 	fmt.Fprintf(tw, "  SP metadata\t%s\n", cfg.URL(p.Metadata))
 	fmt.Fprintf(tw, "  Sign-in URL\t%s\n", cfg.URL(p.Login))
+	fmt.Fprintf(tw, "  Logout URL (Single Logout)\t%s\n", cfg.URL(p.SLO))
 	tw.Flush()
 	fmt.Fprintln(w)
 

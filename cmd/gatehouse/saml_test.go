@@ -95,6 +95,7 @@ func TestSAMLCommands(t *testing.T) {
 				"ACS URL (Reply URL, Single sign-on URL)  https://id.example.com/saml/acme/acs\n",
 				"SP metadata                              https://id.example.com/saml/acme/metadata\n",
 				"Sign-in URL                              https://id.example.com/saml/acme/login\n",
+				"Logout URL (Single Logout)               https://id.example.com/saml/acme/slo\n",
 				"Identity provider: not configured yet", "gatehouse saml configure --tenant acme",
 				"JIT provisioning       off", "session idle timeout   8h\n", "session max lifetime   24h\n")
 

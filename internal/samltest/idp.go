@@ -56,6 +56,16 @@ type IdP struct {
 	Cert     *x509.Certificate
 	// Now is the IdP's clock (IssueInstant, default Conditions); nil means time.Now.
 	Now func() time.Time
+	// SSOBindings are the bindings MetadataXML offers SingleSignOnService over; nil
+	// means HTTP-Redirect and HTTP-POST.
+	SSOBindings []string
+	// SLOURL, when set, makes MetadataXML list a SingleLogoutService there, over
+	// SLOBindings (nil means HTTP-Redirect and HTTP-POST).
+	SLOURL      string
+	SLOBindings []string
+	// ExtraCerts are listed in MetadataXML after Cert, each in its own signing
+	// KeyDescriptor, as an IdP does during a certificate rollover.
+	ExtraCerts []*x509.Certificate
 }
 
 // NewIdP returns an IdP with a fresh RSA-2048 key and a self-signed certificate valid
@@ -126,8 +136,9 @@ func certPEM(c *x509.Certificate) string {
 }
 
 // MetadataXML returns the IdP's EntityDescriptor: one IDPSSODescriptor with a signing
-// KeyDescriptor, NameIDFormat emailAddress, and SingleSignOnService for HTTP-Redirect
-// and HTTP-POST at SSOURL.
+// KeyDescriptor for Cert (and one per ExtraCerts), NameIDFormat emailAddress, a
+// SingleLogoutService per SLOBindings when SLOURL is set, and a SingleSignOnService at
+// SSOURL per SSOBindings (default HTTP-Redirect and HTTP-POST).
 func (p *IdP) MetadataXML() []byte {
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
@@ -138,12 +149,21 @@ func (p *IdP) MetadataXML() []byte {
 	d := ed.CreateElement("md:IDPSSODescriptor")
 	d.CreateAttr("WantAuthnRequestsSigned", "false")
 	d.CreateAttr("protocolSupportEnumeration", NSProtocol)
-	kd := d.CreateElement("md:KeyDescriptor")
-	kd.CreateAttr("use", "signing")
-	kd.CreateElement("ds:KeyInfo").CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").
-		SetText(base64.StdEncoding.EncodeToString(p.Cert.Raw))
+	for _, c := range append([]*x509.Certificate{p.Cert}, p.ExtraCerts...) {
+		kd := d.CreateElement("md:KeyDescriptor")
+		kd.CreateAttr("use", "signing")
+		kd.CreateElement("ds:KeyInfo").CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").
+			SetText(base64.StdEncoding.EncodeToString(c.Raw))
+	}
+	if p.SLOURL != "" {
+		for _, b := range bindingsOrBoth(p.SLOBindings) {
+			s := d.CreateElement("md:SingleLogoutService")
+			s.CreateAttr("Binding", b)
+			s.CreateAttr("Location", p.SLOURL)
+		}
+	}
 	d.CreateElement("md:NameIDFormat").SetText(NameIDFormatEmail)
-	for _, b := range []string{BindingHTTPRedirect, BindingHTTPPost} {
+	for _, b := range bindingsOrBoth(p.SSOBindings) {
 		s := d.CreateElement("md:SingleSignOnService")
 		s.CreateAttr("Binding", b)
 		s.CreateAttr("Location", p.ssoURL())
@@ -154,6 +174,13 @@ func (p *IdP) MetadataXML() []byte {
 		panic("samltest: write metadata: " + err.Error()) // only on an io error from a bytes.Buffer
 	}
 	return out
+}
+
+func bindingsOrBoth(b []string) []string {
+	if b == nil {
+		return []string{BindingHTTPRedirect, BindingHTTPPost}
+	}
+	return b
 }
 
 // ResponseOptions shape one crafted SAML Response. The zero value plus Destination and
@@ -178,10 +205,12 @@ type ResponseOptions struct {
 	Attributes   map[string][]string
 	SessionIndex string // AuthnStatement@SessionIndex; default a random id
 	AssertionID  string // default a random "_…" id
-	// Conditions; defaults now-1m and now+5m. SubjectConfirmationData@NotOnOrAfter
-	// is NotOnOrAfter too.
+	// Conditions; defaults now-1m and now+5m.
 	NotBefore, NotOnOrAfter time.Time
-	SignResponse            bool // enveloped signature on the Response
+	// SubjectConfirmationNotOnOrAfter is SubjectConfirmationData@NotOnOrAfter; default
+	// NotOnOrAfter.
+	SubjectConfirmationNotOnOrAfter time.Time
+	SignResponse                    bool // enveloped signature on the Response
 	// SignAssertion signs the Assertion. When neither is set the assertion is signed
 	// and the response is not (the Okta/Entra default).
 	SignAssertion bool
@@ -192,6 +221,10 @@ type ResponseOptions struct {
 	// included whatever the status, so an SP must check the status itself.
 	StatusCode string
 	SignWith   *IdP // sign with another IdP's key and certificate (an untrusted key)
+	// OmitKeyInfo leaves the certificate out of every signature (KeyInfo is outside
+	// SignedInfo, so the signatures stay valid); the SP must then know which of its
+	// trusted certificates to try.
+	OmitKeyInfo bool
 	// Mutate runs on the finished, signed document before it is serialized: tamper
 	// with it here (change the NameID text, InjectCommentInNameID, wrap elements…).
 	Mutate func(doc *etree.Document)
@@ -226,6 +259,9 @@ func (p *IdP) ResponseXML(t testing.TB, o ResponseOptions) []byte {
 	if o.NotOnOrAfter.IsZero() {
 		o.NotOnOrAfter = now.Add(5 * time.Minute)
 	}
+	if o.SubjectConfirmationNotOnOrAfter.IsZero() {
+		o.SubjectConfirmationNotOnOrAfter = o.NotOnOrAfter
+	}
 	if o.StatusCode == "" {
 		o.StatusCode = StatusSuccess
 	}
@@ -259,7 +295,7 @@ func (p *IdP) ResponseXML(t testing.TB, o ResponseOptions) []byte {
 	}
 	if signAssertion {
 		for _, a := range assertions {
-			signer.sign(t, a)
+			signer.sign(t, a, o.OmitKeyInfo)
 		}
 	}
 
@@ -281,7 +317,7 @@ func (p *IdP) ResponseXML(t testing.TB, o ResponseOptions) []byte {
 		resp.AddChild(a)
 	}
 	if o.SignResponse {
-		signer.sign(t, resp)
+		signer.sign(t, resp, o.OmitKeyInfo)
 	}
 
 	doc := etree.NewDocument()
@@ -317,7 +353,7 @@ func (p *IdP) assertion(o ResponseOptions, now time.Time) *etree.Element {
 	if o.InResponseTo != "" {
 		scd.CreateAttr("InResponseTo", o.InResponseTo)
 	}
-	scd.CreateAttr("NotOnOrAfter", samlTime(o.NotOnOrAfter))
+	scd.CreateAttr("NotOnOrAfter", samlTime(o.SubjectConfirmationNotOnOrAfter))
 	scd.CreateAttr("Recipient", o.Recipient)
 
 	cond := a.CreateElement("saml:Conditions")
@@ -356,12 +392,16 @@ func (p *IdP) assertion(o ResponseOptions, now time.Time) *etree.Element {
 }
 
 // sign puts an enveloped signature (RSA-SHA256, exclusive c14n, the signer's
-// certificate in KeyInfo) into el right after its Issuer, where SAML requires it.
-func (p *IdP) sign(t testing.TB, el *etree.Element) {
+// certificate in KeyInfo unless noKeyInfo) into el right after its Issuer, where SAML
+// requires it.
+func (p *IdP) sign(t testing.TB, el *etree.Element, noKeyInfo bool) {
 	t.Helper()
 	sig, err := p.signingContext(t).ConstructSignature(el, true)
 	if err != nil {
 		t.Fatalf("samltest: sign %s: %v", el.Tag, err)
+	}
+	if ki := sig.FindElement("./KeyInfo"); noKeyInfo && ki != nil {
+		sig.RemoveChild(ki)
 	}
 	at := 0
 	for _, c := range el.ChildElements() {
@@ -398,6 +438,7 @@ type LogoutOptions struct {
 	IssueInstant time.Time // default now
 	NotOnOrAfter time.Time // optional LogoutRequest@NotOnOrAfter
 	Unsigned     bool      // no signature at all
+	OmitKeyInfo  bool      // leave the certificate out of the signature
 	SignWith     *IdP      // sign with another IdP's key and certificate
 	Mutate       func(doc *etree.Document)
 }
@@ -451,7 +492,7 @@ func (p *IdP) LogoutRequestXML(t testing.TB, o LogoutOptions) []byte {
 		if o.SignWith != nil {
 			signer = o.SignWith
 		}
-		signer.sign(t, req)
+		signer.sign(t, req, o.OmitKeyInfo)
 	}
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)

@@ -2,6 +2,7 @@ package samltest
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
 	"strings"
@@ -241,6 +242,27 @@ func TestResponseOptions(t *testing.T) {
 			},
 			wantErr: "Signature could not be verified",
 		},
+		{
+			name: "subject confirmation outlives the conditions",
+			opts: func(o *ResponseOptions) {
+				o.NotOnOrAfter, o.SubjectConfirmationNotOnOrAfter = now.Add(-10*time.Minute), now.Add(5*time.Minute)
+			},
+			check: func(t *testing.T, doc *etree.Document) {
+				if doc.FindElement("//Conditions").SelectAttrValue("NotOnOrAfter", "") == doc.FindElement("//SubjectConfirmationData").SelectAttrValue("NotOnOrAfter", "") {
+					t.Error("SubjectConfirmationData@NotOnOrAfter follows the Conditions")
+				}
+			},
+			wantErr: "invalid time", // only the Conditions say so: a warning, not an error
+		},
+		{
+			name: "no KeyInfo",
+			opts: func(o *ResponseOptions) { o.SignResponse, o.SignAssertion, o.OmitKeyInfo = true, true, true },
+			check: func(t *testing.T, doc *etree.Document) {
+				if len(doc.FindElements("//Signature")) != 2 || doc.FindElement("//KeyInfo") != nil {
+					t.Error("want two signatures without KeyInfo")
+				}
+			},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -358,7 +380,71 @@ func TestMetadataXML(t *testing.T) {
 	if got[BindingHTTPRedirect] != p.EntityID+"/sso" || got[BindingHTTPPost] != p.EntityID+"/sso" {
 		t.Errorf("SSO services %v", got)
 	}
+	if len(d.SingleLogoutServices) != 0 {
+		t.Errorf("SLO services %v without SLOURL", d.SingleLogoutServices)
+	}
+
+	// A POST-only IdP with single logout, during a certificate rollover.
+	next := NewIdP(t, p.EntityID)
+	p.SSOBindings, p.SLOURL, p.SLOBindings, p.ExtraCerts = []string{BindingHTTPPost}, p.EntityID+"/slo", []string{BindingHTTPRedirect}, []*x509.Certificate{next.Cert}
+	ed = saml.EntityDescriptor{}
+	if err := xml.Unmarshal(p.MetadataXML(), &ed); err != nil {
+		t.Fatal(err)
+	}
+	d = ed.IDPSSODescriptors[0]
+	if len(d.SingleSignOnServices) != 1 || d.SingleSignOnServices[0].Binding != BindingHTTPPost {
+		t.Errorf("SSO services %+v; want HTTP-POST only", d.SingleSignOnServices)
+	}
+	if len(d.SingleLogoutServices) != 1 || d.SingleLogoutServices[0].Binding != BindingHTTPRedirect || d.SingleLogoutServices[0].Location != p.SLOURL {
+		t.Errorf("SLO services %+v", d.SingleLogoutServices)
+	}
+	if len(d.KeyDescriptors) != 2 || d.KeyDescriptors[1].KeyInfo.X509Data.X509Certificates[0].Data != base64.StdEncoding.EncodeToString(next.Cert.Raw) {
+		t.Errorf("key descriptors %+v; want the current and the next certificate", d.KeyDescriptors)
+	}
 	if c := p.Cert; time.Until(c.NotBefore) > -59*time.Minute || time.Until(c.NotAfter) < 364*24*time.Hour || p.Key.N.BitLen() != 2048 {
 		t.Errorf("cert valid %s..%s, key %d bits", c.NotBefore, c.NotAfter, p.Key.N.BitLen())
+	}
+}
+
+// A LogoutRequest over the HTTP-Redirect binding carries no XML signature; its query
+// signature verifies with the signer's certificate only, and not after any signed
+// parameter changes.
+func TestLogoutRequestRedirect(t *testing.T) {
+	p := newTestIdP(t)
+	const slo = "https://sp.test/saml/acme/slo"
+	u := p.LogoutRequestRedirect(t, slo, "rs/1 &x", LogoutOptions{Destination: slo, NameID: "bob@acme.com", ID: "_lr2"})
+	if !strings.HasPrefix(u, slo+"?SAMLRequest=") {
+		t.Fatalf("URL %s", u)
+	}
+	m, err := DecodeRedirect(u, "SAMLRequest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := parseDoc(t, m.XML)
+	if doc.Root().Tag != "LogoutRequest" || doc.Root().SelectAttrValue("ID", "") != "_lr2" || doc.FindElement("//Signature") != nil {
+		t.Fatalf("decoded %s", m.XML)
+	}
+	if m.RelayState != "rs/1 &x" || !strings.Contains(m.Signed, "&RelayState=rs%2F1+%26x&SigAlg=") {
+		t.Fatalf("RelayState %q, signed %q", m.RelayState, m.Signed)
+	}
+	if err := m.Verify(p.Cert); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+	if err := m.Verify(NewIdP(t, "https://other.test").Cert); err == nil {
+		t.Error("verifies with another certificate")
+	}
+	m.Signed = strings.Replace(m.Signed, "rs%2F1", "rs%2F2", 1)
+	if err := m.Verify(p.Cert); err == nil {
+		t.Error("verifies after RelayState changed")
+	}
+
+	other := NewIdP(t, "https://other.test")
+	m, _ = DecodeRedirect(p.LogoutRequestRedirect(t, slo, "", LogoutOptions{SignWith: other}), "SAMLRequest")
+	if m.Verify(other.Cert) != nil || m.Verify(p.Cert) == nil || strings.Contains(m.Signed, "RelayState") {
+		t.Error("SignWith does not sign with the other key")
+	}
+	m, _ = DecodeRedirect(p.LogoutRequestRedirect(t, slo, "", LogoutOptions{Unsigned: true}), "SAMLRequest")
+	if m.SigAlg != "" || m.Signature != nil {
+		t.Errorf("unsigned request has SigAlg %q", m.SigAlg)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/internal/samltest"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -36,14 +38,20 @@ func (e *env) signIn(idp *samltest.IdP, nameID string) (*http.Client, string) {
 	if resp.StatusCode != http.StatusSeeOther {
 		e.t.Fatalf("sign-in of %s: %s %.300s", nameID, resp.Status, body)
 	}
+	return b, e.sessionToken(b)
+}
+
+// sessionToken returns the session token in b's cookie jar.
+func (e *env) sessionToken(b *http.Client) string {
+	e.t.Helper()
 	u, _ := url.Parse(e.srv.URL)
 	for _, c := range b.Jar.Cookies(u) {
 		if c.Name == "gatehouse_session" {
-			return b, c.Value
+			return c.Value
 		}
 	}
 	e.t.Fatal("no session cookie")
-	return nil, ""
+	return ""
 }
 
 func (e *env) getJSON(path, token string, out any) int {
@@ -52,7 +60,7 @@ func (e *env) getJSON(path, token string, out any) int {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -66,7 +74,11 @@ func (e *env) getJSON(path, token string, out any) int {
 // The session token works as a Bearer token for API clients, is verifiable with the
 // published JWKS, and lists the caller's sessions.
 func TestBearerTokenAndJWKS(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, bearerTokenAndJWKS)
+}
+
+func bearerTokenAndJWKS(t *testing.T, bdb *bun.DB) {
+	e, idp := crafted(t, bdb)
 	_, token := e.signIn(idp, "ada@acme.test")
 	e.signIn(idp, "ada@acme.test")
 
@@ -116,7 +128,11 @@ func TestBearerTokenAndJWKS(t *testing.T) {
 }
 
 func TestJustInTimeCreation(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, justInTimeCreation)
+}
+
+func justInTimeCreation(t *testing.T, bdb *bun.DB) {
+	e, idp := crafted(t, bdb)
 	ctx := context.Background()
 	post := func(nameID string) (int, string) {
 		b := browser(t)
@@ -133,6 +149,20 @@ func TestJustInTimeCreation(t *testing.T) {
 	e.settings(tenancy.SettingsPatch{JITProvisioning: &on})
 	if st, body := post("grace@newco.test"); st != http.StatusForbidden || !strings.Contains(body, "verified") {
 		t.Fatalf("JIT on, domain not verified: %d %.300s", st, body)
+	}
+	// A domain another tenant verified is not this tenant's: no account is made for it.
+	other := newEnv(t, bdb, e.cache)
+	if _, err := other.tenancy.AddDomain(ctx, other.tenant.ID, "elsewhere.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.tenancy.VerifyDomain(ctx, other.tenant.ID, "elsewhere.test", tenancy.VerifyManual); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := post("linus@elsewhere.test"); st != http.StatusForbidden || !strings.Contains(body, "a domain this organization has verified") {
+		t.Fatalf("JIT on, domain verified by another tenant: %d %.300s", st, body)
+	}
+	if _, err := e.identity.FindForSignIn(ctx, e.tenant.ID, "linus@elsewhere.test", ""); err == nil {
+		t.Fatal("a user was created for a domain another tenant verified")
 	}
 	if _, err := e.tenancy.AddDomain(ctx, e.tenant.ID, "newco.test"); err != nil {
 		t.Fatal(err)
@@ -157,37 +187,12 @@ func TestJustInTimeCreation(t *testing.T) {
 	}
 }
 
-func TestSingleLogout(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
-	b, _ := e.signIn(idp, "ada@acme.test")
-	slo := e.srv.URL + "/saml/" + e.slug() + "/slo"
-	post := func(o samltest.LogoutOptions) int {
-		resp, err := http.PostForm(slo, url.Values{"SAMLRequest": {idp.LogoutRequest(t, o)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if st := post(samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test", Unsigned: true}); st != http.StatusForbidden {
-		t.Fatalf("unsigned LogoutRequest = %d; want 403", st)
-	}
-	if st := post(samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test", SignWith: samltest.NewIdP(t, "https://x.test")}); st != http.StatusForbidden {
-		t.Fatalf("LogoutRequest signed by another key = %d; want 403", st)
-	}
-	if e.whoami(b) != http.StatusOK {
-		t.Fatal("a refused LogoutRequest ended the session")
-	}
-	if st := post(samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test"}); st != http.StatusOK {
-		t.Fatalf("signed LogoutRequest = %d", st)
-	}
-	if e.whoami(b) != http.StatusUnauthorized {
-		t.Fatal("the session survived a signed LogoutRequest")
-	}
+func TestHomeRealmDiscovery(t *testing.T) {
+	testenv.EachDB(t, homeRealmDiscovery)
 }
 
-func TestHomeRealmDiscovery(t *testing.T) {
-	e, _ := crafted(t, testenv.SQLite(t))
+func homeRealmDiscovery(t *testing.T, bdb *bun.DB) {
+	e, _ := crafted(t, bdb)
 	ctx := context.Background()
 	e.tenancy.AddDomain(ctx, e.tenant.ID, "acme.test")
 	if _, err := e.tenancy.VerifyDomain(ctx, e.tenant.ID, "acme.test", tenancy.VerifyManual); err != nil {
@@ -202,6 +207,17 @@ func TestHomeRealmDiscovery(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/saml/"+e.slug()+"/login?return_to=%2Finbox" {
 		t.Fatalf("discovery = %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
+	// return_to passes through discovery only as a relative path on this host.
+	for _, rt := range []string{"https://evil.test/", "//evil.test", "/\\evil.test"} {
+		resp, err = c.Get(e.srv.URL + "/sso?email=ada@acme.test&return_to=" + url.QueryEscape(rt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/saml/"+e.slug()+"/login?return_to=%2F" {
+			t.Errorf("discovery with return_to %q = %s to %q", rt, resp.Status, resp.Header.Get("Location"))
+		}
+	}
 	resp, _ = c.Get(e.srv.URL + "/sso?email=someone@unknown.test")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
@@ -212,7 +228,11 @@ func TestHomeRealmDiscovery(t *testing.T) {
 // The SP metadata names this tenant's entity ID and ACS and every published SP
 // certificate, so an IdP that caches it accepts AuthnRequests across a key rotation.
 func TestSPMetadataAndSignedRequests(t *testing.T) {
-	e, _ := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, spMetadataAndSignedRequests)
+}
+
+func spMetadataAndSignedRequests(t *testing.T, bdb *bun.DB) {
+	e, _ := crafted(t, bdb)
 	ctx := context.Background()
 	type md struct {
 		EntityID string `xml:"entityID,attr"`
@@ -224,6 +244,10 @@ func TestSPMetadataAndSignedRequests(t *testing.T) {
 			ACS []struct {
 				Location string `xml:"Location,attr"`
 			} `xml:"AssertionConsumerService"`
+			SLO []struct {
+				Binding  string `xml:"Binding,attr"`
+				Location string `xml:"Location,attr"`
+			} `xml:"SingleLogoutService"`
 		} `xml:"SPSSODescriptor"`
 	}
 	read := func() md {
@@ -236,6 +260,12 @@ func TestSPMetadataAndSignedRequests(t *testing.T) {
 	m := read()
 	if m.EntityID != e.entityID() || len(m.SP.ACS) != 1 || m.SP.ACS[0].Location != e.acs() || len(m.SP.Keys) != 1 {
 		t.Fatalf("metadata: %+v", m)
+	}
+	// Single Logout over both bindings, at one URL.
+	slo := e.srv.URL + "/saml/" + e.slug() + "/slo"
+	if len(m.SP.SLO) != 2 || m.SP.SLO[0].Binding != samltest.BindingHTTPRedirect || m.SP.SLO[1].Binding != samltest.BindingHTTPPost ||
+		m.SP.SLO[0].Location != slo || m.SP.SLO[1].Location != slo {
+		t.Fatalf("SingleLogoutService %+v; want HTTP-Redirect and HTTP-POST at %s", m.SP.SLO, slo)
 	}
 	ks := e.keys
 	next, err := ks.Add(ctx, keys.PurposeSAML)
@@ -280,13 +310,17 @@ func TestSPMetadataAndSignedRequests(t *testing.T) {
 // When the replay cache cannot answer, sign-in is refused (fail closed), never let
 // through unchecked.
 func TestReplayCacheDownFailsClosed(t *testing.T) {
+	testenv.EachDB(t, replayCacheDownFailsClosed)
+}
+
+func replayCacheDownFailsClosed(t *testing.T, bdb *bun.DB) {
 	rs := testenv.StartRedis(t)
 	c, err := cache.NewRedis(context.Background(), rs.URL(), "t:")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	e := newEnv(t, testenv.SQLite(t), c)
+	e := newEnv(t, bdb, c)
 	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
 	e.configure(idp.MetadataXML())
 	e.addUser("ada@acme.test", true)
@@ -301,5 +335,16 @@ func TestReplayCacheDownFailsClosed(t *testing.T) {
 	resp, body := e.post(browser(t), doc(), "")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "replay cache is unavailable") {
 		t.Fatalf("Redis down: %s %.300s; want 503 naming the replay cache", resp.Status, body)
+	}
+	// A signed LogoutRequest cannot be checked for reuse either.
+	slo := e.srv.URL + "/saml/" + e.slug() + "/slo"
+	resp, err = browser(t).Get(idp.LogoutRequestRedirect(t, slo, "", samltest.LogoutOptions{Destination: slo, NameID: "ada@acme.test"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "replay cache is unavailable") {
+		t.Fatalf("LogoutRequest with Redis down: %s %.300s; want 503 naming the replay cache", resp.Status, b)
 	}
 }

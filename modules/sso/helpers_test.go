@@ -51,11 +51,22 @@ var seq atomic.Int64
 
 func newEnv(t *testing.T, bdb *bun.DB, c cache.Cache) *env {
 	t.Helper()
+	return startEnv(t, bdb, c, false)
+}
+
+// startEnv is newEnv, served over https when tls is set: the public URL is then https
+// (Secure cookies), and clients must come from e.browser.
+func startEnv(t *testing.T, bdb *bun.DB, c cache.Cache, tls bool) *env {
+	t.Helper()
 	ctx := context.Background()
 	clk := clock.System{}
 	al := audit.New(clk)
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Start()
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	pub, _ := url.Parse(srv.URL)
 	ks, err := keys.New(bdb, clk, nil)
@@ -87,6 +98,15 @@ func memoryCache(t *testing.T) cache.Cache {
 }
 
 func redisCache(t *testing.T) cache.Cache { return testenv.Redis(t) }
+
+// eachDBAndCache runs fn on SQLite and PostgreSQL, each with the in-process cache and
+// with Redis: for the rules that rest on the cache (single-use requests, replay).
+func eachDBAndCache(t *testing.T, fn func(t *testing.T, bdb *bun.DB, c cache.Cache)) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		t.Run("memory", func(t *testing.T) { fn(t, bdb, memoryCache(t)) })
+		t.Run("redis", func(t *testing.T) { fn(t, bdb, redisCache(t)) })
+	})
+}
 
 func (e *env) slug() string        { return e.tenant.Slug }
 func (e *env) entityID() string    { return e.srv.URL + "/saml/" + e.slug() }
@@ -128,6 +148,13 @@ func browser(t *testing.T) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
+// browser is a browser that also trusts e's test certificate (for startEnv with tls).
+func (e *env) browser() *http.Client {
+	c := browser(e.t)
+	c.Transport = e.srv.Client().Transport
+	return c
+}
+
 // startLogin begins SP-initiated login in c and returns the AuthnRequest's ID.
 func (e *env) startLogin(c *http.Client, returnTo string) string {
 	e.t.Helper()
@@ -140,6 +167,12 @@ func (e *env) startLogin(c *http.Client, returnTo string) string {
 		e.t.Fatalf("login: %s", resp.Status)
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
+	return e.requestID(loc)
+}
+
+// requestID returns the ID of the AuthnRequest in an HTTP-Redirect binding URL.
+func (e *env) requestID(loc *url.URL) string {
+	e.t.Helper()
 	raw, err := base64.StdEncoding.DecodeString(loc.Query().Get("SAMLRequest"))
 	if err != nil {
 		e.t.Fatal(err)

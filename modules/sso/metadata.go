@@ -82,8 +82,9 @@ func (h *Handler) SPMetadata(ctx context.Context, t tenancy.Tenant) ([]byte, err
 func (h *Handler) spMetadataXML(t tenancy.Tenant, signed bool, published []keys.Key) ([]byte, error) {
 	md := spMetadata{EntityID: h.spEntityID(t.Slug), SP: spSSO{
 		AuthnRequestsSigned: signed, WantAssertionsSigned: true,
-		Protocols:     "urn:oasis:names:tc:SAML:2.0:protocol",
-		SLO:           []endpoint{{Binding: saml2.BindingHttpPost, Location: h.sloURL(t.Slug)}},
+		Protocols: "urn:oasis:names:tc:SAML:2.0:protocol",
+		SLO: []endpoint{{Binding: saml2.BindingHttpRedirect, Location: h.sloURL(t.Slug)},
+			{Binding: saml2.BindingHttpPost, Location: h.sloURL(t.Slug)}},
 		NameIDFormats: []string{"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"},
 		ACS:           []indexedEndp{{Binding: saml2.BindingHttpPost, Location: h.acsURL(t.Slug), Index: strconv.Itoa(0), IsDefault: true}},
 	}}

@@ -46,22 +46,18 @@ func hashHex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// serviceProvider builds the gosaml2 SP for a tenant's connection.
+// serviceProvider builds the gosaml2 SP for a tenant's connection. It trusts no IdP
+// certificate yet: whatever checks a signature sets IDPCertificateStore, one
+// certificate at a time (see withEachCertificate).
 func (h *Handler) serviceProvider(t tenancy.Tenant, conn tenancy.SAMLConnection, spKey keys.Key) (*saml2.SAMLServiceProvider, error) {
-	certs, err := conn.X509Certificates()
-	if err != nil {
-		return nil, err
-	}
 	sp := &saml2.SAMLServiceProvider{
 		IdentityProviderSSOURL:      conn.SSOURL,
-		IdentityProviderSSOBinding:  saml2.BindingHttpRedirect,
 		IdentityProviderSLOURL:      conn.SLOURL,
 		IdentityProviderIssuer:      conn.IdPEntityID,
 		ServiceProviderIssuer:       h.spEntityID(t.Slug),
 		AssertionConsumerServiceURL: h.acsURL(t.Slug),
 		ServiceProviderSLOURL:       h.sloURL(t.Slug),
 		AudienceURI:                 h.spEntityID(t.Slug),
-		IDPCertificateStore:         &dsig.MemoryX509CertificateStore{Roots: certs},
 		NameIdFormat:                conn.NameIDFormat,
 		SignAuthnRequests:           conn.SignRequests,
 		AllowMissingAttributes:      true,
@@ -117,8 +113,9 @@ func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err erro
 	h.showPage(w, r, status, page{Title: "Sign-in is unavailable", Message: msg})
 }
 
-// login starts SP-initiated sign-in: an AuthnRequest over the HTTP-Redirect binding,
-// bound to this browser and usable once.
+// login starts SP-initiated sign-in: an AuthnRequest bound to this browser and usable
+// once, sent over the binding the IdP's metadata offers (HTTP-Redirect when it offers
+// both, else HTTP-POST through an auto-submitting form).
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t, conn, ok := h.tenantAndConnection(w, r)
@@ -139,7 +136,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, err)
 		return
 	}
-	doc, err := sp.BuildAuthRequestDocumentNoSig()
+	post := conn.SSOBinding == tenancy.SAMLBindingHTTPPost
+	// The POST binding carries the signature inside the XML; the Redirect binding
+	// signs the query instead (BuildAuthURLRedirect), so its XML stays unsigned.
+	build := sp.BuildAuthRequestDocumentNoSig
+	if post {
+		build = sp.BuildAuthRequestDocument
+	}
+	doc, err := build()
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -150,6 +154,15 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		ReturnTo: safeReturnTo(r.URL.Query().Get("return_to"))})
 	if err := h.cache.Set(ctx, requestKey(reqID), pending, requestTTL); err != nil {
 		h.internalError(w, r, apperr.Unavailable(err, "the cache is unavailable"))
+		return
+	}
+	if post {
+		xml, err := doc.WriteToBytes()
+		if err != nil {
+			h.internalError(w, r, err)
+			return
+		}
+		h.postForm(w, r, conn.SSOURL, map[string]string{"SAMLRequest": encodeB64(xml)})
 		return
 	}
 	target, err := sp.BuildAuthURLRedirect("", doc)

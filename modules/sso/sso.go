@@ -70,6 +70,7 @@ func New(cfg Config, log *slog.Logger, d Deps) *Handler {
 	h.mux.HandleFunc("GET /saml/{tenant}/metadata", h.metadata)
 	h.mux.HandleFunc("GET /saml/{tenant}/login", h.login)
 	h.mux.HandleFunc("POST /saml/{tenant}/acs", h.acs)
+	h.mux.HandleFunc("GET /saml/{tenant}/slo", h.slo)
 	h.mux.HandleFunc("POST /saml/{tenant}/slo", h.slo)
 	h.mux.HandleFunc("GET /sso", h.discover)
 	h.mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)

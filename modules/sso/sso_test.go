@@ -1,7 +1,10 @@
 package sso_test
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/url"
@@ -70,38 +73,48 @@ func TestRealIdPSPInitiatedLogin(t *testing.T) {
 	})
 }
 
+// IdP-initiated sign-in through the real IdP: refused while the tenant has it off (the
+// default), and with it on it ends in a session that authenticates.
 func TestRealIdPInitiatedLogin(t *testing.T) {
-	e := newEnv(t, testenv.SQLite(t), memoryCache(t))
-	idp := samltest.StartRealIdP(t)
-	e.configure(idp.MetadataXML(t))
-	idp.AddServiceProvider(t, "gatehouse", fetch(t, e.metadataURL()))
-	idp.AddUser(t, "ada", "pw", "ada@acme.test", "Ada", "Lovelace")
-	idp.AddShortcut(t, "gh", e.entityID(), "/welcome")
-	e.addUser("ada@acme.test", true)
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb, memoryCache(t))
+		idp := samltest.StartRealIdP(t)
+		e.configure(idp.MetadataXML(t))
+		idp.AddServiceProvider(t, "gatehouse", fetch(t, e.metadataURL()))
+		idp.AddUser(t, "ada", "pw", "ada@acme.test", "Ada", "Lovelace")
+		idp.AddShortcut(t, "gh", e.entityID(), "/welcome")
+		e.addUser("ada@acme.test", true)
 
-	signIn := func() *http.Response {
-		b := idp.Browser(t)
-		resp, err := b.Get(idp.IdPInitiatedURL("gh"))
-		if err != nil {
-			t.Fatal(err)
+		signIn := func() (*http.Client, *http.Response) {
+			b := idp.Browser(t)
+			resp, err := b.Get(idp.IdPInitiatedURL("gh"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b, idp.SignIn(t, b, resp, "ada", "pw")
 		}
-		return idp.SignIn(t, b, resp, "ada", "pw")
-	}
-	resp := signIn()
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("IdP-initiated with the setting off = %s; want 403", resp.Status)
-	}
-	if f := e.failures(); len(f) != 1 || !strings.Contains(f[0], "unsolicited") {
-		t.Fatalf("failures = %v", f)
-	}
-	on := true
-	e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
-	resp = signIn()
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome" {
-		t.Fatalf("IdP-initiated with the setting on = %s to %q", resp.Status, resp.Header.Get("Location"))
-	}
+		b, resp := signIn()
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("IdP-initiated with the setting off = %s; want 403", resp.Status)
+		}
+		if f := e.failures(); len(f) != 1 || !strings.Contains(f[0], "unsolicited") {
+			t.Fatalf("failures = %v", f)
+		}
+		if got := e.whoami(b); got != http.StatusUnauthorized {
+			t.Fatalf("/auth/session after a refused IdP-initiated sign-in = %d; want 401", got)
+		}
+		on := true
+		e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
+		b, resp = signIn()
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome" {
+			t.Fatalf("IdP-initiated with the setting on = %s to %q", resp.Status, resp.Header.Get("Location"))
+		}
+		if got := e.whoami(b); got != http.StatusOK {
+			t.Fatalf("/auth/session after IdP-initiated sign-in = %d; want 200", got)
+		}
+	})
 }
 
 func fetch(t *testing.T, u string) []byte {
@@ -119,9 +132,14 @@ func fetch(t *testing.T, u string) []byte {
 }
 
 // crafted sets up a tenant whose IdP is a document-crafting samltest.IdP, with users
-// ada@acme.test and admin@acme.com.
+// ada@acme.test and admin@acme.com, on the in-process cache.
 func crafted(t *testing.T, bdb *bun.DB) (*env, *samltest.IdP) {
-	e := newEnv(t, bdb, memoryCache(t))
+	return craftedWith(t, bdb, memoryCache(t))
+}
+
+// craftedWith is crafted on the cache c.
+func craftedWith(t *testing.T, bdb *bun.DB, c cache.Cache) (*env, *samltest.IdP) {
+	e := newEnv(t, bdb, c)
 	idp := samltest.NewIdP(t, "https://idp.acme.test/entity")
 	e.configure(idp.MetadataXML())
 	e.addUser("ada@acme.test", true)
@@ -155,6 +173,10 @@ func TestACSRefusals(t *testing.T) {
 			{"expired", func(o *samltest.ResponseOptions) {
 				o.NotBefore, o.NotOnOrAfter = now.Add(-20*time.Minute), now.Add(-5*time.Minute)
 			}, false, "expired"},
+			{"conditions expired, subject confirmation still valid", func(o *samltest.ResponseOptions) {
+				o.NotBefore, o.NotOnOrAfter = now.Add(-20*time.Minute), now.Add(-5*time.Minute)
+				o.SubjectConfirmationNotOnOrAfter = now.Add(5 * time.Minute)
+			}, false, "the assertion has expired (NotOnOrAfter"},
 			{"expired within the skew", func(o *samltest.ResponseOptions) {
 				o.NotBefore, o.NotOnOrAfter = now.Add(-20*time.Minute), now.Add(-1*time.Minute)
 			}, true, ""},
@@ -219,8 +241,20 @@ func TestACSRefusals(t *testing.T) {
 	})
 }
 
+// The request a response answers is bound to the browser that started it and used
+// once; assertion IDs are remembered until they expire; redirects stay on this host.
+// On both databases, with the in-process cache and with Redis.
 func TestACSBindingAndReplay(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
+	eachDBAndCache(t, acsBindingAndReplay)
+}
+
+func acsBindingAndReplay(t *testing.T, bdb *bun.DB, c cache.Cache) {
+	e, idp := craftedWith(t, bdb, c)
+	idpInitiated := func(t *testing.T) {
+		on := true
+		e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
+		t.Cleanup(func() { off := false; e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &off}) })
+	}
 
 	t.Run("InResponseTo from another browser", func(t *testing.T) {
 		a, b := browser(t), browser(t)
@@ -245,21 +279,49 @@ func TestACSBindingAndReplay(t *testing.T) {
 			t.Fatalf("%s: %.400s", resp.Status, body)
 		}
 	})
-	t.Run("the same response twice", func(t *testing.T) {
+	// Two different responses to one AuthnRequest, from the browser that started it
+	// (its binding cookie put back after the first sign-in cleared it): the request is
+	// consumed by the first, so the second answers nothing.
+	t.Run("an AuthnRequest is answered once", func(t *testing.T) {
 		b := browser(t)
-		doc := idp.Response(t, e.opts(e.startLogin(b, "/")))
+		id := e.startLogin(b, "/")
+		u, _ := url.Parse(e.srv.URL + "/saml/")
+		var binding *http.Cookie
+		for _, c := range b.Jar.Cookies(u) {
+			if c.Name == "gatehouse_sso_binding" {
+				binding = c
+			}
+		}
+		if binding == nil {
+			t.Fatal("login set no binding cookie")
+		}
+		if resp, body := e.post(b, idp.Response(t, e.opts(id)), ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("first response: %s %.300s", resp.Status, body)
+		}
+		b.Jar.SetCookies(u, []*http.Cookie{{Name: binding.Name, Value: binding.Value, Path: "/saml/"}})
+		resp, body := e.post(b, idp.Response(t, e.opts(id)), "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "InResponseTo names no sign-in this server started") {
+			t.Fatalf("second response to the same request: %s %.400s", resp.Status, body)
+		}
+	})
+	t.Run("the same response twice", func(t *testing.T) {
+		idpInitiated(t)
+		b := browser(t)
+		doc := idp.Response(t, e.opts(""))
 		if resp, body := e.post(b, doc, ""); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("first post: %s %.300s", resp.Status, body)
 		}
-		if resp, _ := e.post(b, doc, ""); resp.StatusCode == http.StatusSeeOther {
-			t.Fatal("second post of the same response signed in again")
+		resp, body := e.post(b, doc, "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "already used (replay)") {
+			t.Fatalf("second post of the same response: %s %.400s", resp.Status, body)
 		}
 	})
 	t.Run("20 parallel posts of one unsolicited response", func(t *testing.T) {
-		on := true
-		e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
-		defer func() { off := false; e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &off}) }()
-		doc := idp.Response(t, e.opts(""))
+		idpInitiated(t)
+		o := e.opts("")
+		o.AssertionID = "_race-" + e.tenant.ID
+		o.NotOnOrAfter = time.Now().Add(10 * time.Minute)
+		doc := idp.Response(t, o)
 		var wins, replays atomic.Int32
 		var wg sync.WaitGroup
 		for range 20 {
@@ -279,28 +341,52 @@ func TestACSBindingAndReplay(t *testing.T) {
 		if wins.Load() != 1 || replays.Load() != 19 {
 			t.Fatalf("%d sign-ins and %d replay refusals; want 1 and 19", wins.Load(), replays.Load())
 		}
+		// The assertion ID is kept until NotOnOrAfter plus the clock skew (3m here),
+		// the longest time anything would still accept it.
+		if r, ok := e.cache.(*cache.Redis); ok {
+			ctx := context.Background()
+			sum := sha256.Sum256([]byte(o.AssertionID))
+			keys, err := r.Client().Keys(ctx, "*saml:assertion:"+e.tenant.ID+":"+hex.EncodeToString(sum[:])).Result()
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("replay keys %v, %v; want one", keys, err)
+			}
+			ttl, err := r.Client().TTL(ctx, keys[0]).Result()
+			if err != nil || ttl < 12*time.Minute || ttl > 13*time.Minute+time.Second {
+				t.Fatalf("the replay key lives %s (%v); want NotOnOrAfter (10m) + skew (3m)", ttl, err)
+			}
+		}
 	})
 	t.Run("RelayState cannot redirect off-site", func(t *testing.T) {
-		on := true
-		e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &on})
-		defer func() { off := false; e.settings(tenancy.SettingsPatch{IdPInitiatedSSO: &off}) }()
+		idpInitiated(t)
 		for _, rs := range []string{"https://evil.test/", "//evil.test/x", "/\\evil.test", "javascript:alert(1)"} {
 			resp, _ := e.post(browser(t), idp.Response(t, e.opts("")), rs)
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 				t.Errorf("RelayState %q: %s to %q; want a redirect to /", rs, resp.Status, resp.Header.Get("Location"))
 			}
 		}
-		b := browser(t)
-		resp, err := b.Get(e.loginURL() + "?return_to=" + url.QueryEscape("https://evil.test/"))
-		if err != nil {
-			t.Fatal(err)
+	})
+	t.Run("return_to cannot redirect off-site", func(t *testing.T) {
+		for _, rt := range []string{"https://evil.test/", "//evil.test/x", "/\\evil.test", "javascript:alert(1)", "/ok\r\nSet-Cookie: x=1"} {
+			b := browser(t)
+			resp, body := e.post(b, idp.Response(t, e.opts(e.startLogin(b, rt))), "")
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+				t.Errorf("return_to %q: %s to %q; want a redirect to /: %.200s", rt, resp.Status, resp.Header.Get("Location"), body)
+			}
 		}
-		resp.Body.Close()
+		b := browser(t)
+		resp, _ := e.post(b, idp.Response(t, e.opts(e.startLogin(b, "/projects/7?tab=a%2Fb"))), "")
+		if resp.Header.Get("Location") != "/projects/7?tab=a%2Fb" {
+			t.Errorf("a relative return_to became %q", resp.Header.Get("Location"))
+		}
 	})
 }
 
 func TestACSHostileInput(t *testing.T) {
-	e, idp := crafted(t, testenv.SQLite(t))
+	testenv.EachDB(t, acsHostileInput)
+}
+
+func acsHostileInput(t *testing.T, bdb *bun.DB) {
+	e, idp := crafted(t, bdb)
 	b := browser(t)
 	t.Run("DOCTYPE", func(t *testing.T) {
 		id := e.startLogin(b, "/")
@@ -337,15 +423,16 @@ func TestACSHostileInput(t *testing.T) {
 // A tenant's IdP can sign in only that tenant's users, even when another tenant has a
 // user with the very same name.
 func TestTenantIsolation(t *testing.T) {
-	bdb := testenv.SQLite(t)
-	e, idp := crafted(t, bdb)
-	other := newEnv(t, bdb, e.cache)
-	other.addUser("only-elsewhere@acme.test", true)
-	b := browser(t)
-	o := e.opts(e.startLogin(b, "/"))
-	o.NameID = "only-elsewhere@acme.test"
-	resp, body := e.post(b, idp.Response(t, o), "")
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "no account") {
-		t.Fatalf("%s: %.300s", resp.Status, body)
-	}
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e, idp := crafted(t, bdb)
+		other := newEnv(t, bdb, e.cache)
+		other.addUser("only-elsewhere@acme.test", true)
+		b := browser(t)
+		o := e.opts(e.startLogin(b, "/"))
+		o.NameID = "only-elsewhere@acme.test"
+		resp, body := e.post(b, idp.Response(t, o), "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "no account") {
+			t.Fatalf("%s: %.300s", resp.Status, body)
+		}
+	})
 }

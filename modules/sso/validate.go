@@ -2,6 +2,9 @@ package sso
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/beevik/etree"
 	saml2 "github.com/russellhaering/gosaml2"
+	"github.com/russellhaering/gosaml2/types"
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehouse-dev/gatehouse/modules/keys"
@@ -56,12 +60,16 @@ func (h *Handler) validateResponse(t tenancy.Tenant, conn tenancy.SAMLConnection
 	if err != nil {
 		return assertion{}, err
 	}
-	return checkResponse(sp, conn.Attributes, encoded, h.clock.Now(), h.cfg.ClockSkew)
+	certs, err := conn.X509Certificates()
+	if err != nil {
+		return assertion{}, err
+	}
+	return checkResponse(sp, certs, conn.Attributes, encoded, h.clock.Now(), h.cfg.ClockSkew)
 }
 
-// checkResponse is validateResponse for a built SP (its entity ID, ACS URL, IdP issuer
-// and certificates), at the instant now.
-func checkResponse(sp *saml2.SAMLServiceProvider, attrs tenancy.SAMLAttributeMap, encoded string, now time.Time, skew time.Duration) (assertion, error) {
+// checkResponse is validateResponse for a built SP (its entity ID, ACS URL and IdP
+// issuer) and the IdP's certificates, at the instant now.
+func checkResponse(sp *saml2.SAMLServiceProvider, certs []*x509.Certificate, attrs tenancy.SAMLAttributeMap, encoded string, now time.Time, skew time.Duration) (assertion, error) {
 	raw, err := decodeB64(encoded)
 	if err != nil {
 		return assertion{}, refusal("the SAMLResponse is not valid base64")
@@ -75,12 +83,17 @@ func checkResponse(sp *saml2.SAMLServiceProvider, attrs tenancy.SAMLAttributeMap
 	// skew setting; running it skew behind is the same as allowing the skew there. The
 	// same clock decides whether the IdP certificate is valid, so a certificate issued
 	// within the last skew minutes is checked again at the real time.
-	sp.Clock = dsig.NewFakeClockAt(now.Add(-skew))
-	resp, err := sp.ValidateEncodedResponse(encoded)
-	if err != nil && strings.Contains(err.Error(), "Cert is not valid at this time") {
-		sp.Clock = dsig.NewFakeClockAt(now)
+	var resp *types.Response
+	err = withEachCertificate(sp, certs, func() error {
+		var err error
+		sp.Clock = dsig.NewFakeClockAt(now.Add(-skew))
 		resp, err = sp.ValidateEncodedResponse(encoded)
-	}
+		if err != nil && strings.Contains(err.Error(), errCertNotValidNow) {
+			sp.Clock = dsig.NewFakeClockAt(now)
+			resp, err = sp.ValidateEncodedResponse(encoded)
+		}
+		return err
+	})
 	if err != nil {
 		return assertion{}, refusef("the SAML response failed validation: %s", describe(err))
 	}
@@ -209,6 +222,55 @@ func precheck(raw []byte) error {
 	return nil
 }
 
+// goxmldsig's messages about the certificate a signature is checked with.
+const (
+	errKeyInfoNotTrusted = "Could not verify certificate against trusted certs" // KeyInfo names another certificate
+	errCertNotValidNow   = "Cert is not valid at this time"
+)
+
+// signatureMismatch reports whether err says the signature (or the content it covers)
+// does not verify with the certificate it was checked with: x509's RSA and ECDSA
+// verification errors, or goxmldsig's digest mismatch.
+func signatureMismatch(err error) bool {
+	msg := err.Error()
+	return errors.Is(err, rsa.ErrVerification) || strings.Contains(msg, "ECDSA verification failure") ||
+		strings.Contains(msg, "Signature could not be verified")
+}
+
+// withEachCertificate runs check with sp trusting one of the IdP's certificates at a
+// time, until one passes. goxmldsig takes the signer from the signature's KeyInfo,
+// and with several trusted certificates and no KeyInfo it gives up ("Missing x509
+// Element"), so an IdP that leaves KeyInfo out could not sign in at all while its
+// metadata lists two certificates — exactly during a rollover. Trying each alone
+// accepts a signature by any listed certificate, with or without KeyInfo. An error
+// that is not about the certificate is returned at once: it would be the same with
+// every one. When no certificate passes, the error names the most telling cause: a
+// signature that matches none, else a signer that is listed but not valid now.
+func withEachCertificate(sp *saml2.SAMLServiceProvider, certs []*x509.Certificate, check func() error) error {
+	if len(certs) == 0 {
+		return errors.New("the SAML connection has no IdP certificate")
+	}
+	var mismatch, notValid, otherKeyInfo error
+	for _, c := range certs {
+		sp.IDPCertificateStore = &dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{c}}
+		err := check()
+		if err == nil {
+			return nil
+		}
+		switch msg := err.Error(); {
+		case signatureMismatch(err):
+			mismatch = cmp.Or(mismatch, err)
+		case strings.Contains(msg, errCertNotValidNow):
+			notValid = cmp.Or(notValid, err)
+		case strings.Contains(msg, errKeyInfoNotTrusted):
+			otherKeyInfo = cmp.Or(otherKeyInfo, err)
+		default:
+			return err
+		}
+	}
+	return cmp.Or(mismatch, notValid, otherKeyInfo)
+}
+
 // describe turns a gosaml2/goxmldsig error into text for the admin.
 func describe(err error) string {
 	var ve saml2.ErrVerification
@@ -228,8 +290,7 @@ func describe(err error) string {
 	}
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "Could not verify certificate against trusted certs"),
-		strings.Contains(msg, "Signature could not be verified"):
+	case strings.Contains(msg, errKeyInfoNotTrusted), signatureMismatch(err):
 		return "the signature does not verify with the IdP certificates configured for this organization (was the response changed, or did the IdP's signing certificate change? re-run `gatehouse saml configure` with fresh metadata)"
 	case strings.Contains(msg, "Missing signature"), errors.Is(err, dsig.ErrMissingSignature):
 		return "the response is not signed"

@@ -37,11 +37,10 @@ func TestSignatureWrappingDocuments(t *testing.T) {
 				IdentityProviderIssuer:      c.IdPEntityID,
 				AssertionConsumerServiceURL: c.ACS,
 				AudienceURI:                 c.Audience,
-				IDPCertificateStore:         &dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}},
 				AllowMissingAttributes:      true,
 				Clock:                       dsig.NewFakeClockAt(c.At),
 			}
-			a, err := checkResponse(sp, tenancy.SAMLAttributeMap{}, c.ResponseB64, c.At, 3*time.Minute)
+			a, err := checkResponse(sp, []*x509.Certificate{cert}, tenancy.SAMLAttributeMap{}, c.ResponseB64, c.At, 3*time.Minute)
 			if c.Legit {
 				if err != nil {
 					t.Fatalf("the legit document %s is refused: %v", c.Source, err)

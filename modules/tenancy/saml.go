@@ -149,7 +149,7 @@ type SAMLServicePaths struct {
 	ACS      string // Assertion Consumer Service ("Reply URL" in Entra ID): /saml/{slug}/acs
 	Metadata string // SP metadata: /saml/{slug}/metadata
 	Login    string // SP-initiated sign-in: /saml/{slug}/login
-	SLO      string // Single Logout (HTTP-POST): /saml/{slug}/slo
+	SLO      string // Single Logout (HTTP-Redirect and HTTP-POST): /saml/{slug}/slo
 }
 
 // SAMLPaths returns the SAML service provider paths of the tenant with this slug.

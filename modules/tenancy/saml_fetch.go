@@ -36,10 +36,13 @@ func (s *Service) AllowPrivateMetadataURLs(allow bool) {
 type metadataFetcher struct {
 	allowPrivate bool
 	client       *http.Client
+	// classify says why an address is not public ("" when it is): nonPublicKind,
+	// which tests replace to stand a loopback server in for a public IdP.
+	classify func(netip.Addr) string
 }
 
 func newMetadataFetcher(allowPrivate bool) *metadataFetcher {
-	f := &metadataFetcher{allowPrivate: allowPrivate}
+	f := &metadataFetcher{allowPrivate: allowPrivate, classify: nonPublicKind}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: f.checkDial}
 	transport := &http.Transport{
 		Proxy:                  nil, // a proxy would make the dial check look at the proxy's address
@@ -97,7 +100,7 @@ func (f *metadataFetcher) checkDial(_, address string, _ syscall.RawConn) error 
 	if err != nil {
 		return &fetchRefusal{msg: fmt.Sprintf("cannot check the address %q", host)}
 	}
-	if kind := nonPublicKind(ip); kind != "" {
+	if kind := f.classify(ip); kind != "" {
 		return &fetchRefusal{msg: fmt.Sprintf("its host resolves to %s, %s address; metadata is only fetched from public internet addresses", ip.WithZone(""), kind)}
 	}
 	return nil

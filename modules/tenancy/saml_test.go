@@ -11,8 +11,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -457,8 +459,10 @@ func TestMetadataURLFetch(t *testing.T) {
 	defer plain.Close()
 	tlsSrv := httptest.NewTLSServer(mux)
 	defer tlsSrv.Close()
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) { metadataURLFetch(t, bdb, plain, tlsSrv) })
+}
 
-	bdb := testenv.SQLite(t)
+func metadataURLFetch(t *testing.T, bdb *bun.DB, plain, tlsSrv *httptest.Server) {
 	f := newFixture(bdb)
 	ctx := context.Background()
 	acme, _ := f.svc.CreateTenant(ctx, tenancy.CreateTenantInput{Slug: "acme"})
@@ -515,4 +519,68 @@ func TestMetadataURLFetch(t *testing.T) {
 	f.svc.AllowPrivateMetadataURLs(false)
 	_, err = configure(plain.URL + "/metadata")
 	wantKind(t, err, apperr.KindInvalid, "must use https")
+}
+
+// In the strict (production) mode a redirect is held to the same rules as the URL an
+// admin gives: it may not leave https, and the address it leads to is checked when it
+// is dialled. A loopback https server stands in for a public IdP here (127.0.0.1 is
+// treated as public); the internal host it redirects to is 127.0.0.2.
+func TestMetadataURLFetchRedirectsStrict(t *testing.T) {
+	okta := oktaMetadata(t, false, false, sampleCerts(t).current)
+	serve := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		w.Write(okta)
+	}
+	plain := httptest.NewServer(http.HandlerFunc(serve)) // on 127.0.0.1, treated as public
+	defer plain.Close()
+	internal := httptest.NewUnstartedServer(http.HandlerFunc(serve))
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatalf("cannot listen on 127.0.0.2 (the internal host): %v", err)
+	}
+	internal.Listener.Close()
+	internal.Listener = ln
+	internal.StartTLS()
+	defer internal.Close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metadata", serve)
+	mux.HandleFunc("/to-http", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/metadata", http.StatusFound)
+	})
+	mux.HandleFunc("/to-internal", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, internal.URL+"/metadata", http.StatusFound)
+	})
+	public := httptest.NewTLSServer(mux)
+	defer public.Close()
+
+	publicIP := netip.MustParseAddr("127.0.0.1")
+	classify := func(ip netip.Addr) string {
+		if ip.Unmap() == publicIP {
+			return ""
+		}
+		return tenancy.NonPublicKind(ip)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(public.Certificate())
+	roots.AddCert(internal.Certificate())
+
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFixture(bdb)
+		f.svc.UseStrictMetadataFetcher(classify, roots)
+		ctx := context.Background()
+		acme, err := f.svc.CreateTenant(ctx, tenancy.CreateTenantInput{Slug: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		configure := func(url string) error {
+			_, err := f.svc.ConfigureSAML(ctx, acme.ID, tenancy.SAMLConfigInput{MetadataURL: url})
+			return err
+		}
+		if err := configure(public.URL + "/metadata"); err != nil {
+			t.Fatalf("control: fetching from the stand-in public host: %v", err)
+		}
+		wantKind(t, configure(public.URL+"/to-http"), apperr.KindInvalid, `the URL scheme is "http"; metadata URLs must use https`)
+		wantKind(t, configure(public.URL+"/to-internal"), apperr.KindInvalid, "its host resolves to 127.0.0.2, a loopback address")
+	})
 }
