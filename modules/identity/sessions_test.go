@@ -192,7 +192,10 @@ func TestDeletedSessionRefused(t *testing.T) {
 }
 
 func TestForgedTokensRefused(t *testing.T) {
-	bdb := testenv.SQLite(t)
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) { forgedTokensRefused(t, bdb) })
+}
+
+func forgedTokensRefused(t *testing.T, bdb *bun.DB) {
 	m := cache.NewMemory()
 	defer m.Close()
 	f := setup(t, bdb, m)
