@@ -68,6 +68,18 @@ func (tb) Helper()                        {}
 func (tb) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
 func (tb) Fatal(a ...any)                 { panic(fmt.Sprint(a...)) }
 
+func pingRedis(ctx context.Context, raw string) error {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return err
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return rc.Ping(ctx).Err()
+}
+
 func withDB(raw, name string) string {
 	u, _ := url.Parse(raw)
 	u.Path = "/" + name
@@ -89,9 +101,17 @@ func setUp(ctx context.Context, o options, out io.Writer) (*bench, error) {
 	b := &bench{o: o, out: out, http: &http.Client{Timeout: 60 * time.Second,
 		Transport:     &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	// The services first: a missing one should stop the run now, not after the build.
+	b.admin = openPG(o.pgURL, 2)
+	if err := b.admin.PingContext(ctx); err != nil {
+		return b, fmt.Errorf("PostgreSQL at %s does not answer: %w", o.pgURL, err)
+	}
+	if err := pingRedis(ctx, o.redis); err != nil {
+		return b, fmt.Errorf("Redis at %s does not answer: %w", o.redis, err)
+	}
 	var err error
 	if b.dir, err = os.MkdirTemp("", "gatehouse-bench-"); err != nil {
-		return nil, err
+		return b, err
 	}
 	b.bin = filepath.Join(b.dir, "gatehouse")
 	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/gatehouse")
@@ -112,10 +132,6 @@ func setUp(ctx context.Context, o options, out io.Writer) (*bench, error) {
 		return b, fmt.Errorf("go build ./cmd/gatehouse (run from the repository root): %v\n%s", err, out)
 	}
 
-	b.admin = openPG(o.pgURL, 2)
-	if err := b.admin.PingContext(ctx); err != nil {
-		return b, fmt.Errorf("PostgreSQL at %s: %w", o.pgURL, err)
-	}
 	stamp := time.Now().UnixNano()
 	b.dbName = fmt.Sprintf("gatehouse_bench_%d", stamp)
 	b.limName = b.dbName + "_limit"
