@@ -39,7 +39,7 @@ func newID(t time.Time) string {
 //
 // What the server does besides (token and tenant reads, the rate limiter, the relay that
 // later publishes the event and deletes its outbox row) is not in it: that is the
-// server's cost.
+// server's cost. checkMirror compares the rows of both after the throughput phase.
 func limitCreate(ctx context.Context, db *bun.DB, tenantID string, n int64) error {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	uid := newID(now)
@@ -138,6 +138,48 @@ func (e auditEvent) hash(prev string) string {
 	}
 	sum := sha256.Sum256([]byte(prev + "\n" + b.String()))
 	return hex.EncodeToString(sum[:])
+}
+
+// checkMirror compares the newest SCIM-created user of the server's database with the
+// newest limitCreate one: which columns of users, user_values and audit_events are set,
+// and which attributes the audit event's changes name. A difference means limitCreate
+// no longer writes what a create writes; it is returned as a note for the report.
+func checkMirror(ctx context.Context, server, limit *bun.DB, serverTenant, limitTenant string) ([]string, error) {
+	type probe struct{ table, where string }
+	probes := []probe{
+		{"users", "tenant_id = ? AND source = 'scim' ORDER BY id DESC LIMIT 1"},
+		{"user_values", "user_id = (SELECT id FROM users WHERE tenant_id = ? AND source = 'scim' ORDER BY id DESC LIMIT 1)"},
+		{"audit_events", "tenant_id = ? AND action = 'user.created' ORDER BY seq DESC LIMIT 1"},
+	}
+	shape := func(db *bun.DB, p probe, tenant string) (string, error) {
+		var cols, changes string
+		err := db.QueryRowContext(ctx, `SELECT coalesce(string_agg(k, ',' ORDER BY k), ''), coalesce(max(ch), '') FROM (
+			SELECT e.key AS k, CASE WHEN e.key = 'changes' THEN (SELECT string_agg(c, ',' ORDER BY c) FROM jsonb_object_keys(e.value) AS c) END AS ch
+			FROM (SELECT to_jsonb(t) AS j FROM `+p.table+` t WHERE `+p.where+`) r, jsonb_each(r.j) e
+			WHERE e.value <> 'null'::jsonb) s`, tenant).Scan(&cols, &changes)
+		if changes != "" {
+			cols += "; changes: " + changes
+		}
+		return cols, err
+	}
+	var notes []string
+	for _, p := range probes {
+		sv, err := shape(server, p, serverTenant)
+		if err != nil {
+			return nil, fmt.Errorf("reading a %s row the server wrote: %w", p.table, err)
+		}
+		lv, err := shape(limit, p, limitTenant)
+		if err != nil {
+			return nil, fmt.Errorf("reading a %s row limitCreate wrote: %w", p.table, err)
+		}
+		if sv == "" || lv == "" {
+			return nil, fmt.Errorf("comparing the baseline with the server: no %s row to compare (server %q, limitCreate %q)", p.table, sv, lv)
+		}
+		if sv != lv {
+			notes = append(notes, fmt.Sprintf("the database-limit baseline no longer writes what a SCIM create writes: %s has [%s] from the server, [%s] from limitCreate", p.table, sv, lv))
+		}
+	}
+	return notes, nil
 }
 
 // ensureChain creates the tenant's chain head in the limit database (the server does it

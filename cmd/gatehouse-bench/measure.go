@@ -182,6 +182,14 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	for i, conc := range []int{1, 16, 64} {
 		add(value(fmt.Sprintf("SCIM create / best database limit, %d concurrent", conc), "ratio", ghs[i]/best, ""))
 	}
+	drift, err := checkMirror(ctx, b.db, lim, b.tenantID, limTenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range drift {
+		b.logf("!!! %s", n)
+	}
+	b.notes = append(b.notes, drift...)
 	b.loadMark(rep, "after SCIM throughput")
 
 	// 2. Lookups at 10k and 100k users (1M with --million).
