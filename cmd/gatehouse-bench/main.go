@@ -1,8 +1,8 @@
 // Command gatehouse-bench measures a real Gatehouse deployment: it builds the server,
 // creates a throwaway PostgreSQL database, starts two `gatehouse serve` replicas on it
-// and on Redis, sets up a tenant with the binary's own CLI, drives SCIM, SAML and GraphQL
-// over HTTP, and writes the figures as a table and as JSON. It reports; it asserts
-// nothing.
+// and on Redis (and, for a while, a third on the in-process cache), sets up a tenant with
+// the binary's own CLI, drives SCIM, SAML and GraphQL over HTTP, and writes the figures
+// as a table and as JSON. It reports; it asserts nothing.
 //
 //	go run ./cmd/gatehouse-bench [--small] [--million] [--rev HEAD] [--out .tmp/benchmarks.json]
 package main
