@@ -56,6 +56,9 @@ type Config struct {
 	// SAMLMetadataAllowPrivate lets metadata URLs point at private, loopback and
 	// link-local addresses (development and tests only).
 	SAMLMetadataAllowPrivate bool
+	// ServerTiming adds a Server-Timing header with each request's SQL statement count
+	// and time (benchmarks and diagnosis: it shows clients the server's internals).
+	ServerTiming bool
 }
 
 func parseAuto(dst *string, v string) error {
@@ -279,6 +282,10 @@ var settings = []setting{
 		help: "let SAML metadata URLs use http and private, loopback or link-local addresses (development only)",
 		set:  func(c *Config, v string) error { return parseBool(&c.SAMLMetadataAllowPrivate)(c, v) },
 		get:  func(c *Config) string { return strconv.FormatBool(c.SAMLMetadataAllowPrivate) }},
+	{env: "GATEHOUSE_SERVER_TIMING", flag: "server-timing", def: "false",
+		help: "add a Server-Timing header with the SQL statements each request ran and their time (benchmarks and diagnosis: it tells clients about the server's internals)",
+		set:  func(c *Config, v string) error { return parseBool(&c.ServerTiming)(c, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.ServerTiming) }},
 }
 
 func parsePublicURL(v string) (*url.URL, error) {

@@ -6,7 +6,8 @@
 #   3. a throwaway server started from the installed binaries (initdb + postgres,
 #      redis-server) in a temp dir, stopped when the command ends.
 # If none can be had, the variable stays unset and the tests skip those suites with a
-# loud line — or fail, under CI=true or GATEHOUSE_TEST_REQUIRE_SERVICES=1.
+# loud line — or, under CI=true or GATEHOUSE_TEST_REQUIRE_SERVICES=1, the script stops
+# there with that line instead of running the command (make bench sets it).
 set -euo pipefail
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-test.XXXXXX")
@@ -20,6 +21,14 @@ cleanup() {
 trap cleanup EXIT
 
 say() { echo "test-services: $*" >&2; }
+# missing reports a service that cannot be had; when services are required it stops.
+missing() {
+  say "$*"
+  if [ "${CI:-}" = true ] || [ "${GATEHOUSE_TEST_REQUIRE_SERVICES:-}" = 1 ]; then
+    say "stopping: the services are required (CI=true or GATEHOUSE_TEST_REQUIRE_SERVICES=1)"
+    exit 1
+  fi
+}
 open_port() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
   local p
@@ -61,7 +70,7 @@ elif initdb=$(find_bin initdb) && [ -n "$initdb" ] && pgctl=$(find_bin pg_ctl) &
   export GATEHOUSE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
   say "PostgreSQL: started a throwaway server on 127.0.0.1:$port"
 else
-  say "!!! PostgreSQL: none running on 127.0.0.1:5432 and no initdb/pg_ctl installed (Debian: apt-get install postgresql)"
+  missing "!!! PostgreSQL: none running on 127.0.0.1:5432 and no initdb/pg_ctl installed (Debian: apt-get install postgresql)"
 fi
 
 if [ -n "${GATEHOUSE_TEST_REDIS_URL:-}" ]; then
@@ -77,7 +86,7 @@ elif command -v redis-server >/dev/null; then
   export GATEHOUSE_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
   say "Redis: started a throwaway server on 127.0.0.1:$port"
 else
-  say "!!! Redis: none running on 127.0.0.1:6379 and no redis-server installed (Debian: apt-get install redis-server)"
+  missing "!!! Redis: none running on 127.0.0.1:6379 and no redis-server installed (Debian: apt-get install redis-server)"
 fi
 
 "$@"

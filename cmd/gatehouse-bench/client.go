@@ -8,68 +8,108 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/samltest"
 )
 
-// do sends one request and reads the whole answer (a latency includes the body).
-func (b *bench) do(ctx context.Context, method, u string, hdr map[string]string, body []byte) (int, []byte, error) {
+// send sends one request and reads the whole answer (a latency includes the body).
+func (b *bench) send(ctx context.Context, method, u string, hdr map[string]string, body []byte) (int, http.Header, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := b.http.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, data, err
+	return resp.StatusCode, resp.Header, data, err
+}
+
+// do is send for callers that need no response header.
+func (b *bench) do(ctx context.Context, method, u string, hdr map[string]string, body []byte) (int, []byte, error) {
+	st, _, data, err := b.send(ctx, method, u, hdr, body)
+	return st, data, err
 }
 
 // scim calls the SCIM API of replica r with the tenant's token.
-func (b *bench) scim(ctx context.Context, r *replica, method, path string, body []byte) (int, []byte, error) {
-	return b.do(ctx, method, r.base+"/scim/v2"+path, map[string]string{
+func (b *bench) scim(ctx context.Context, r *replica, method, path string, body []byte) (int, http.Header, []byte, error) {
+	return b.send(ctx, method, r.base+"/scim/v2"+path, map[string]string{
 		"Authorization": "Bearer " + b.token, "Content-Type": "application/scim+json"}, body)
 }
 
 // scimOK is scim that wants one status.
 func (b *bench) scimOK(ctx context.Context, r *replica, want int, method, path string, body []byte) ([]byte, error) {
-	st, data, err := b.scim(ctx, r, method, path, body)
-	if err != nil {
-		return nil, err
-	}
-	if st != want {
-		return nil, fmt.Errorf("%s %s: %d (want %d): %.300s", method, path, st, want, data)
-	}
-	return data, nil
+	data, _, err := b.scimSQL(ctx, r, want, method, path, body)
+	return data, err
 }
 
-func (b *bench) gql(ctx context.Context, r *replica, token, query string) (int, []byte, error) {
+// scimSQL is scimOK that also returns what the response says of its SQL statements.
+func (b *bench) scimSQL(ctx context.Context, r *replica, want int, method, path string, body []byte) ([]byte, sqlTiming, error) {
+	st, h, data, err := b.scim(ctx, r, method, path, body)
+	if err != nil {
+		return nil, sqlTiming{}, err
+	}
+	if st != want {
+		return nil, sqlTiming{}, fmt.Errorf("%s %s: %d (want %d): %.300s", method, path, st, want, data)
+	}
+	return data, parseServerTiming(h.Get("Server-Timing")), nil
+}
+
+func (b *bench) gql(ctx context.Context, r *replica, token, query string) (int, http.Header, []byte, error) {
 	body, _ := json.Marshal(map[string]any{"query": query})
-	return b.do(ctx, http.MethodPost, r.base+"/graphql", map[string]string{
+	return b.send(ctx, http.MethodPost, r.base+"/graphql", map[string]string{
 		"Authorization": "Bearer " + token, "Content-Type": "application/json"}, body)
 }
 
 // gqlOK wants a 200 without GraphQL errors.
 func (b *bench) gqlOK(ctx context.Context, r *replica, token, query string) ([]byte, error) {
-	st, data, err := b.gql(ctx, r, token, query)
+	data, _, err := b.gqlSQL(ctx, r, token, query)
+	return data, err
+}
+
+// gqlSQL is gqlOK that also returns what the response says of its SQL statements.
+func (b *bench) gqlSQL(ctx context.Context, r *replica, token, query string) ([]byte, sqlTiming, error) {
+	st, h, data, err := b.gql(ctx, r, token, query)
 	if err != nil {
-		return nil, err
+		return nil, sqlTiming{}, err
 	}
 	if st != http.StatusOK || bytes.Contains(data, []byte(`"errors"`)) {
-		return nil, fmt.Errorf("graphql %d: %.300s", st, data)
+		return nil, sqlTiming{}, fmt.Errorf("graphql %d: %.300s", st, data)
 	}
-	return data, nil
+	return data, parseServerTiming(h.Get("Server-Timing")), nil
+}
+
+// sqlTiming is what a Server-Timing header (GATEHOUSE_SERVER_TIMING) says of the SQL
+// statements a request ran; ok is false when the response had none.
+type sqlTiming struct {
+	ok      bool
+	queries int
+	dur     time.Duration // summed over the statements
+}
+
+var serverTimingRE = regexp.MustCompile(`(?:^|,)\s*db;dur=([0-9.]+);desc="([0-9]+) queries"`)
+
+func parseServerTiming(h string) sqlTiming {
+	m := serverTimingRE.FindStringSubmatch(h)
+	if m == nil {
+		return sqlTiming{}
+	}
+	ms, _ := strconv.ParseFloat(m[1], 64)
+	n, _ := strconv.Atoi(m[2])
+	return sqlTiming{ok: true, queries: n, dur: time.Duration(ms * float64(time.Millisecond))}
 }
 
 // signIn posts a fresh IdP-initiated SAML response for nameID to r's ACS and returns

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,24 +22,44 @@ func newID(t time.Time) string {
 	return strings.ToLower(ulid.MustNew(ulid.Timestamp(t), rand.Reader).String())
 }
 
-// limitCreate writes what one SCIM create writes (see identity.CreateUser and
-// audit.Log.Record): the users row, its user_values row, then under the tenant's chain
-// head (SELECT … FOR UPDATE) the audit event, its outbox row and the new head — one
-// transaction per user, with a plain Go client and no HTTP, JSON schema or auth work.
+// limitCreate is the database's own limit for one SCIM create: the statements of the
+// server's create transaction, with the same rows, from a plain Go client with no HTTP,
+// JSON schema, auth or rate limit. It mirrors identity.Service.CreateUser and
+// audit.Log.Record (appendEvent) as they are at this commit, on PostgreSQL:
+//
+//	BEGIN
+//	INSERT users                      every column Bun writes (nullzero ones NULL)
+//	INSERT user_values                one row per email (checkExt/storeExt run no statement without extension values)
+//	SELECT audit_chains … FOR UPDATE  the tenant's chain head, held to the commit
+//	INSERT audit_events               the event, changes as canonical JSON, hash-chained
+//	INSERT audit_outbox               for the relay
+//	UPDATE audit_chains               the new head
+//	NOTIFY gatehouse_audit_outbox     wakes the relays at commit
+//	COMMIT
+//
+// What the server does besides (token and tenant reads, the rate limiter, the relay that
+// later publishes the event and deletes its outbox row) is not in it: that is the
+// server's cost. checkMirror compares the rows of both after the throughput phase.
 func limitCreate(ctx context.Context, db *bun.DB, tenantID string, n int64) error {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	uid := newID(now)
 	name := fmt.Sprintf("limit%d@acme.bench", n)
+	ext := fmt.Sprintf("ext-limit-%d", n)
 	email := fmt.Sprintf("limit%d@mail.acme.bench", n)
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, tenant_id, user_name, user_name_key, external_id, display_name,
-			given_name, family_name, active, source, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 'Bench User', 'Bench', 'User', true, 'scim', 1, ?, ?)`,
-			uid, tenantID, name, name, fmt.Sprintf("ext-limit-%d", n), now, now); err != nil {
+			name_formatted, family_name, given_name, middle_name, honorific_prefix, honorific_suffix, nick_name, profile_url,
+			title, user_type, preferred_language, locale, timezone, active, employee_number, cost_center, organization,
+			division, department, manager_id, source, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'Bench User', NULL, 'User', 'Bench', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+			NULL, true, NULL, NULL, NULL, NULL, NULL, NULL, 'scim', 1, ?, ?)`,
+			uid, tenantID, name, strings.ToLower(name), ext, now, now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO user_values (user_id, tenant_id, attr, position, value, value_key, type, is_primary)
-			VALUES (?, ?, 'emails', 0, ?, ?, 'work', true)`, uid, tenantID, email, email); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_values (user_id, tenant_id, attr, position, value, value_key, display, type,
+			is_primary, formatted, street_address, locality, region, postal_code, country)
+			VALUES (?, ?, 'emails', 0, ?, ?, NULL, 'work', true, NULL, NULL, NULL, NULL, NULL, NULL)`,
+			uid, tenantID, email, strings.ToLower(email)); err != nil {
 			return err
 		}
 		var lastSeq int64
@@ -47,27 +68,118 @@ func limitCreate(ctx context.Context, db *bun.DB, tenantID string, n int64) erro
 			Scan(&lastSeq, &lastHash); err != nil {
 			return err
 		}
+		// identity's diff(&User{}, &u) of this user, canonical (keys sorted, no space).
 		changes, _ := json.Marshal(map[string]any{
-			"userName": map[string]any{"before": "", "after": name}, "externalId": map[string]any{"before": "", "after": "ext"},
-			"displayName": map[string]any{"before": "", "after": "Bench User"}, "active": map[string]any{"before": false, "after": true},
-			"values": map[string]any{"before": "", "after": "emails: " + email}})
+			"active":          map[string]any{"before": false, "after": true},
+			"displayName":     map[string]any{"before": "", "after": "Bench User"},
+			"externalId":      map[string]any{"before": "", "after": ext},
+			"name.familyName": map[string]any{"before": "", "after": "User"},
+			"name.givenName":  map[string]any{"before": "", "after": "Bench"},
+			"userName":        map[string]any{"before": "", "after": name},
+			"values":          map[string]any{"before": nil, "after": map[string][]string{"emails": {"work: " + email}}},
+		})
+		// The time is read after the head is taken, as appendEvent does.
 		at := time.Now().UTC().Truncate(time.Microsecond)
-		eid := newID(at)
-		sum := sha256.Sum256([]byte(lastHash + "\n" + eid + name + string(changes)))
-		hash := hex.EncodeToString(sum[:])
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, tenant_id, occurred_at, actor_type, actor_id, actor_name, action,
-			target_type, target_id, target_display, changes, request_id, remote_ip, user_agent, seq, prev_hash, hash)
-			VALUES (?, ?, ?, 'scim_token', 'tok', 'bench IdP', 'user.created', 'user', ?, ?, ?, 'req', '127.0.0.1', 'bench', ?, ?, ?)`,
-			eid, tenantID, at, uid, name, string(changes), lastSeq+1, lastHash, hash); err != nil {
+		ev := auditEvent{id: newID(at), tenantID: tenantID, seq: lastSeq + 1, at: at, actorType: "scim_token", actorID: limitActorID,
+			actorName: "bench IdP", action: "user.created", targetType: "user", targetID: uid, targetDisplay: name,
+			changes: string(changes), requestID: limitRequestID, remoteIP: "127.0.0.1", userAgent: "Go-http-client/1.1"}
+		hash := ev.hash(lastHash)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, tenant_id, seq, prev_hash, hash, occurred_at, actor_type,
+			actor_id, actor_name, action, target_type, target_id, target_display, changes, request_id, remote_ip, user_agent)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ev.id, tenantID, ev.seq, lastHash, hash, at, ev.actorType, ev.actorID, ev.actorName, ev.action, ev.targetType,
+			ev.targetID, ev.targetDisplay, ev.changes, ev.requestID, ev.remoteIP, ev.userAgent); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_outbox (event_id, tenant_id, seq, created_at) VALUES (?, ?, ?, ?)`,
-			eid, tenantID, lastSeq+1, at); err != nil {
+			ev.id, tenantID, ev.seq, at); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE audit_chains SET last_seq = ?, last_hash = ? WHERE tenant_id = ?`, lastSeq+1, hash, tenantID)
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_chains SET last_seq = ?, last_hash = ? WHERE tenant_id = ?`, ev.seq, hash, tenantID); err != nil {
+			return err
+		}
+		// audit's relay channel; nobody listens on the limit database, but PostgreSQL
+		// queues the notification and takes its cluster-wide lock at commit all the same.
+		_, err := tx.ExecContext(ctx, "NOTIFY gatehouse_audit_outbox")
 		return err
 	})
+}
+
+// limitActorID and limitRequestID have the shape of what the server stores (a token's
+// ULID, a 24-hex-digit request id).
+const (
+	limitActorID   = "01kbench0000000000000token"
+	limitRequestID = "0123456789abcdef01234567"
+)
+
+// auditEvent holds the fields of an audit event that its hash covers.
+type auditEvent struct {
+	id, tenantID                            string
+	seq                                     int64
+	at                                      time.Time
+	actorType, actorID, actorName, action   string
+	targetType, targetID, targetDisplay     string
+	changes, requestID, remoteIP, userAgent string
+}
+
+// hash is audit's chain hash (see the package documentation of modules/audit): SHA-256
+// over the previous hash, "\n" and the canonical form, each field written as its length,
+// ":", the bytes and "\n".
+func (e auditEvent) hash(prev string) string {
+	var b strings.Builder
+	b.WriteString("gatehouse-audit-v1\n")
+	for _, f := range []string{e.tenantID, strconv.FormatInt(e.seq, 10), e.id, e.at.Format("2006-01-02T15:04:05.000000Z07:00"),
+		e.actorType, e.actorID, e.actorName, e.action, e.targetType, e.targetID, e.targetDisplay, e.changes,
+		e.requestID, e.remoteIP, e.userAgent} {
+		b.WriteString(strconv.Itoa(len(f)))
+		b.WriteByte(':')
+		b.WriteString(f)
+		b.WriteByte('\n')
+	}
+	sum := sha256.Sum256([]byte(prev + "\n" + b.String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkMirror compares the newest SCIM-created user of the server's database with the
+// newest limitCreate one: which columns of users, user_values and audit_events are set,
+// and which attributes the audit event's changes name. A difference means limitCreate
+// no longer writes what a create writes; it is returned as a note for the report.
+func checkMirror(ctx context.Context, server, limit *bun.DB, serverTenant, limitTenant string) ([]string, error) {
+	type probe struct{ table, where string }
+	probes := []probe{
+		{"users", "tenant_id = ? AND source = 'scim' ORDER BY id DESC LIMIT 1"},
+		{"user_values", "user_id = (SELECT id FROM users WHERE tenant_id = ? AND source = 'scim' ORDER BY id DESC LIMIT 1)"},
+		{"audit_events", "tenant_id = ? AND action = 'user.created' ORDER BY seq DESC LIMIT 1"},
+	}
+	shape := func(db *bun.DB, p probe, tenant string) (string, error) {
+		var cols, changes string
+		err := db.QueryRowContext(ctx, `SELECT coalesce(string_agg(k, ',' ORDER BY k), ''), coalesce(max(ch), '') FROM (
+			SELECT e.key AS k, CASE WHEN e.key = 'changes' THEN (SELECT string_agg(c, ',' ORDER BY c) FROM jsonb_object_keys(e.value) AS c) END AS ch
+			FROM (SELECT to_jsonb(t) AS j FROM `+p.table+` t WHERE `+p.where+`) r, jsonb_each(r.j) e
+			WHERE e.value <> 'null'::jsonb) s`, tenant).Scan(&cols, &changes)
+		if changes != "" {
+			cols += "; changes: " + changes
+		}
+		return cols, err
+	}
+	var notes []string
+	for _, p := range probes {
+		sv, err := shape(server, p, serverTenant)
+		if err != nil {
+			return nil, fmt.Errorf("reading a %s row the server wrote: %w", p.table, err)
+		}
+		lv, err := shape(limit, p, limitTenant)
+		if err != nil {
+			return nil, fmt.Errorf("reading a %s row limitCreate wrote: %w", p.table, err)
+		}
+		if sv == "" || lv == "" {
+			return nil, fmt.Errorf("comparing the baseline with the server: no %s row to compare (server %q, limitCreate %q)", p.table, sv, lv)
+		}
+		if sv != lv {
+			notes = append(notes, fmt.Sprintf("the database-limit baseline no longer writes what a SCIM create writes: %s has [%s] from the server, [%s] from limitCreate", p.table, sv, lv))
+		}
+	}
+	return notes, nil
 }
 
 // ensureChain creates the tenant's chain head in the limit database (the server does it

@@ -1,10 +1,10 @@
 // Command gatehouse-bench measures a real Gatehouse deployment: it builds the server,
 // creates a throwaway PostgreSQL database, starts two `gatehouse serve` replicas on it
-// and on Redis, sets up a tenant with the binary's own CLI, drives SCIM, SAML and GraphQL
-// over HTTP, and writes the figures as a table and as JSON. It reports; it asserts
-// nothing.
+// and on Redis (and, for a while, a third on the in-process cache), sets up a tenant with
+// the binary's own CLI, drives SCIM, SAML and GraphQL over HTTP, and writes the figures
+// as a table and as JSON. It reports; it asserts nothing.
 //
-//	go run ./cmd/gatehouse-bench [--small] [--million] [--rev HEAD] [--out docs/benchmarks.json]
+//	go run ./cmd/gatehouse-bench [--small] [--million] [--rev HEAD] [--out .tmp/benchmarks.json]
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -43,7 +44,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	var o options
 	fs.BoolVar(&o.small, "small", false, "a ~1 minute smoke run (10k users, fewer samples)")
 	fs.BoolVar(&o.million, "million", false, "also seed the tenant to 1,000,000 users and repeat the lookups (adds minutes; ignored with --small)")
-	fs.StringVar(&o.out, "out", "", "write the results as JSON to this file (e.g. docs/benchmarks.json)")
+	fs.StringVar(&o.out, "out", "", "write the results as JSON to this file, e.g. .tmp/benchmarks.json (docs/benchmarks.json holds the run docs/benchmarks.md cites)")
 	fs.StringVar(&o.pgURL, "postgres", or(getenv("GATEHOUSE_BENCH_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server to create the throwaway databases on (GATEHOUSE_BENCH_POSTGRES_URL)")
 	fs.StringVar(&o.redis, "redis", or(getenv("GATEHOUSE_BENCH_REDIS_URL"), "redis://127.0.0.1:6379/0"),
@@ -54,6 +55,15 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	// Both services are required: without Redis the replicas would fall back to
+	// separate in-process caches and buses, and the cross-replica measurements would
+	// fail minutes into the run instead of now.
+	if o.pgURL == "" {
+		return o, errors.New("--postgres is empty: no PostgreSQL to run on (make bench finds or starts one with scripts/test-services.sh; Debian: apt-get install postgresql)")
+	}
+	if o.redis == "" {
+		return o, errors.New("--redis is empty: no Redis to run on (make bench finds or starts one with scripts/test-services.sh; Debian: apt-get install redis-server)")
 	}
 	if o.small {
 		o.million = false
@@ -88,6 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if o.out != "" {
 		data, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 			return err
 		}
 		if err := os.WriteFile(o.out, append(data, '\n'), 0o644); err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,6 +50,8 @@ type bench struct {
 	tenantID string
 	http     *http.Client
 	notes    []string
+	// serverTiming: the replicas send Server-Timing with each request's SQL statements.
+	serverTiming bool
 }
 
 // replica is one `gatehouse serve` process.
@@ -67,6 +70,18 @@ type tb struct{ testing.TB }
 func (tb) Helper()                        {}
 func (tb) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
 func (tb) Fatal(a ...any)                 { panic(fmt.Sprint(a...)) }
+
+func pingRedis(ctx context.Context, raw string) error {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return err
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return rc.Ping(ctx).Err()
+}
 
 func withDB(raw, name string) string {
 	u, _ := url.Parse(raw)
@@ -89,9 +104,17 @@ func setUp(ctx context.Context, o options, out io.Writer) (*bench, error) {
 	b := &bench{o: o, out: out, http: &http.Client{Timeout: 60 * time.Second,
 		Transport:     &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	// The services first: a missing one should stop the run now, not after the build.
+	b.admin = openPG(o.pgURL, 2)
+	if err := b.admin.PingContext(ctx); err != nil {
+		return b, fmt.Errorf("PostgreSQL at %s does not answer: %w", o.pgURL, err)
+	}
+	if err := pingRedis(ctx, o.redis); err != nil {
+		return b, fmt.Errorf("Redis at %s does not answer: %w", o.redis, err)
+	}
 	var err error
 	if b.dir, err = os.MkdirTemp("", "gatehouse-bench-"); err != nil {
-		return nil, err
+		return b, err
 	}
 	b.bin = filepath.Join(b.dir, "gatehouse")
 	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/gatehouse")
@@ -112,10 +135,6 @@ func setUp(ctx context.Context, o options, out io.Writer) (*bench, error) {
 		return b, fmt.Errorf("go build ./cmd/gatehouse (run from the repository root): %v\n%s", err, out)
 	}
 
-	b.admin = openPG(o.pgURL, 2)
-	if err := b.admin.PingContext(ctx); err != nil {
-		return b, fmt.Errorf("PostgreSQL at %s: %w", o.pgURL, err)
-	}
 	stamp := time.Now().UnixNano()
 	b.dbName = fmt.Sprintf("gatehouse_bench_%d", stamp)
 	b.limName = b.dbName + "_limit"
@@ -139,9 +158,14 @@ func setUp(ctx context.Context, o options, out io.Writer) (*bench, error) {
 
 	// A per-tenant SCIM rate limit (when this build has one) would measure the policy, not
 	// the server: raise it out of the way and say so.
-	if help, _ := exec.CommandContext(ctx, b.bin, "serve", "-h").CombinedOutput(); strings.Contains(string(help), "GATEHOUSE_SCIM_RATE_LIMIT") {
+	help, _ := exec.CommandContext(ctx, b.bin, "serve", "-h").CombinedOutput()
+	if strings.Contains(string(help), "GATEHOUSE_SCIM_RATE_LIMIT") {
 		b.settings = append(b.settings, "GATEHOUSE_SCIM_RATE_LIMIT=10000")
 		b.notes = append(b.notes, "this build has a per-tenant SCIM rate limit; the replicas run with GATEHOUSE_SCIM_RATE_LIMIT=10000 so that the server's capacity, not the policy, is measured")
+	}
+	// The SQL statement counts come from the Server-Timing header (builds that have it).
+	if b.serverTiming = strings.Contains(string(help), "GATEHOUSE_SERVER_TIMING"); b.serverTiming {
+		b.settings = append(b.settings, "GATEHOUSE_SERVER_TIMING=true")
 	}
 
 	// The tenant, with the binary's own commands.
@@ -214,15 +238,16 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startReplica starts `gatehouse serve` and measures process start → /healthz 200.
-func (b *bench) startReplica(ctx context.Context, name string) (*replica, error) {
+// startReplica starts `gatehouse serve` with the run's settings (overridden by extra)
+// and measures process start → /healthz 200.
+func (b *bench) startReplica(ctx context.Context, name string, extra ...string) (*replica, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	r := &replica{name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &bytes.Buffer{}}
 	r.cmd = exec.Command(b.bin, "serve")
-	r.cmd.Env = append(append(os.Environ(), b.settings...), fmt.Sprintf("GATEHOUSE_LISTEN=127.0.0.1:%d", port))
+	r.cmd.Env = append(append(append(os.Environ(), b.settings...), extra...), fmt.Sprintf("GATEHOUSE_LISTEN=127.0.0.1:%d", port))
 	r.cmd.Stdout, r.cmd.Stderr = io.Discard, r.logs
 	t0 := time.Now()
 	if err := r.cmd.Start(); err != nil {
@@ -263,17 +288,23 @@ func (r *replica) rssKB() float64 {
 	return 0
 }
 
+// stop ends a replica as an orchestrator would (SIGTERM, then SIGKILL after 20 s).
+func (b *bench) stop(r *replica) {
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { r.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		r.cmd.Process.Kill()
+		<-done
+	}
+	b.started = slices.DeleteFunc(b.started, func(s *replica) bool { return s == r })
+}
+
 func (b *bench) tearDown() {
-	for _, r := range b.started {
-		r.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { r.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			r.cmd.Process.Kill()
-			<-done
-		}
+	for len(b.started) > 0 {
+		b.stop(b.started[0])
 	}
 	if b.db != nil {
 		b.db.Close()

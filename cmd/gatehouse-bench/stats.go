@@ -8,8 +8,10 @@ import (
 )
 
 // Metric is one reported figure. Latency metrics carry P50/P99 (milliseconds) and N;
-// rates and sizes carry Value.
+// rates and sizes carry Value. ID is the metric's machine name (snake_case), the key to
+// compare runs by: it stays when Name, the label for people, is reworded.
 type Metric struct {
+	ID    string   `json:"id"`
 	Name  string   `json:"name"`
 	Unit  string   `json:"unit"`
 	Value *float64 `json:"value,omitempty"`
@@ -27,8 +29,8 @@ func f(v float64) *float64 {
 }
 
 // latency summarises samples as milliseconds.
-func latency(name string, ds []time.Duration, note string) Metric {
-	m := Metric{Name: name, Unit: "ms", N: len(ds), Note: note}
+func latency(id, name string, ds []time.Duration, note string) Metric {
+	m := Metric{ID: id, Name: name, Unit: "ms", N: len(ds), Note: note}
 	if len(ds) == 0 {
 		m.Note = "no samples " + note
 		return m
@@ -47,8 +49,8 @@ func latency(name string, ds []time.Duration, note string) Metric {
 	return m
 }
 
-func value(name, unit string, v float64, note string) Metric {
-	return Metric{Name: name, Unit: unit, Value: f(v), Note: note}
+func value(id, name, unit string, v float64, note string) Metric {
+	return Metric{ID: id, Name: name, Unit: unit, Value: f(v), Note: note}
 }
 
 func (m Metric) String() string {
@@ -63,6 +65,7 @@ func (m Metric) String() string {
 
 // Target is one goal of the issue and whether this run met it.
 type Target struct {
+	ID       string  `json:"id"`
 	Name     string  `json:"name"`
 	Goal     string  `json:"goal"`
 	Measured string  `json:"measured"`

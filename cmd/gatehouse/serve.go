@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/httpmw"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/querycount"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/modules/scim"
 	"github.com/gatehouse-dev/gatehouse/modules/sso"
@@ -135,6 +136,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		bdb.Close()
 		log.Info("database closed")
 	}()
+	if cfg.ServerTiming {
+		// Before anything else uses the database: adding a hook is not safe for
+		// concurrent use.
+		bdb.AddQueryHook(querycount.Hook{})
+	}
 	if cfg.AutoMigrate {
 		applied, err := migrations.Up(ctx, bdb)
 		if err != nil {
@@ -201,6 +207,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	routes, err := s.routes()
 	if err != nil {
 		return err
+	}
+	if cfg.ServerTiming {
+		routes = httpmw.ServerTiming(routes)
+		log.Warn("GATEHOUSE_SERVER_TIMING is on: every response tells the client how many SQL statements it ran and for how long")
 	}
 	srv := &http.Server{
 		Handler:           httpmw.Wrap(log, routes),

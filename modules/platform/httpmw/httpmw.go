@@ -1,10 +1,12 @@
 // Package httpmw holds the HTTP middleware every route shares: request ids, request
-// metadata for audit, panic recovery and one access-log line per request.
+// metadata for audit, panic recovery and one access-log line per request, and the
+// opt-in Server-Timing header.
 package httpmw
 
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/modules/platform/querycount"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/reqmeta"
 )
 
@@ -111,3 +114,52 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote_ip", m.RemoteIP)
 	})
 }
+
+// ServerTimingHeader names the database work of a request (see ServerTiming).
+const ServerTimingHeader = "Server-Timing"
+
+// ServerTiming counts the SQL statements each request runs (the database needs
+// querycount.Hook) and reports them and their summed time in a Server-Timing header,
+// e.g. `db;dur=3.21;desc="7 queries"`, set just before the response's header is sent:
+// statements run after that (a streamed body) are not in it. It tells every client
+// about the server's internals, so it is only for benchmarks and diagnosis
+// (GATEHOUSE_SERVER_TIMING).
+func ServerTiming(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, c := querycount.With(r.Context())
+		tw := &timingWriter{ResponseWriter: w, c: c}
+		next.ServeHTTP(tw, r.WithContext(ctx))
+		// A handler that wrote nothing: net/http sends the header after it returns.
+		tw.stamp()
+	})
+}
+
+type timingWriter struct {
+	http.ResponseWriter
+	c       *querycount.Counter
+	stamped bool
+}
+
+func (t *timingWriter) stamp() {
+	if t.stamped {
+		return
+	}
+	t.stamped = true
+	ms := float64(t.c.Time().Microseconds()) / 1000
+	t.Header().Set(ServerTimingHeader, fmt.Sprintf(`db;dur=%.2f;desc="%d queries"`, ms, t.c.Queries()))
+}
+
+func (t *timingWriter) WriteHeader(code int) {
+	if code >= 200 { // an informational 1xx is not the response's header
+		t.stamp()
+	}
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *timingWriter) Write(b []byte) (int, error) {
+	t.stamp()
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack (websockets, streaming).
+func (t *timingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
