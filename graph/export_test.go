@@ -17,5 +17,8 @@ func SetLiveIntervals(t testing.TB, recheck, catchUp time.Duration) {
 	t.Cleanup(func() { recheckEvery, catchUpEvery = oldRecheck, oldCatchUp })
 }
 
-// AuditCursor is the cursor of the event with the given seq.
+// Cursor is a connection cursor around raw, as clients receive them.
+var Cursor = cursorOf
+
+// AuditCursor is the cursor of the audit event with the given seq.
 func AuditCursor(seq int64) string { return cursorOf(strconv.FormatInt(seq, 10)) }
