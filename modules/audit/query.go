@@ -83,24 +83,22 @@ func (l *Log) CheckResume(ctx context.Context, idb bun.IDB, tenantID string, aft
 	if afterSeq <= 0 {
 		return nil
 	}
+	// The head is read first: an event committed after it is newer than it, so it cannot
+	// make a stored log look pruned.
+	latest, err := l.Latest(ctx, idb, tenantID)
+	if err != nil {
+		return err
+	}
 	var oldest *int64
 	if err := idb.NewSelect().Model((*eventRow)(nil)).ColumnExpr("MIN(seq)").Where("tenant_id = ?", tenantID).Scan(ctx, &oldest); err != nil {
 		return err
 	}
 	next := afterSeq + 1
-	if oldest == nil {
-		// Nothing is stored: every event up to the chain head was pruned.
-		latest, err := l.Latest(ctx, idb, tenantID)
-		if err != nil {
-			return err
-		}
-		if next <= latest {
-			return apperr.Invalid("the events after this cursor (#%d to #%d) were deleted by the audit retention and none is kept: start again from the start of the log (after: \"\")", next, latest).WithCode(CursorExpired)
-		}
-		return nil
-	}
-	if next < *oldest {
+	switch {
+	case oldest != nil && next < *oldest:
 		return apperr.Invalid("the events after this cursor (#%d to #%d) were deleted by the audit retention: start again from the oldest event kept, #%d (after: \"\")", next, *oldest-1, *oldest).WithCode(CursorExpired)
+	case oldest == nil && next <= latest:
+		return apperr.Invalid("the events after this cursor (#%d to #%d) were deleted by the audit retention and none is kept: start again from the start of the log (after: \"\")", next, latest).WithCode(CursorExpired)
 	}
 	return nil
 }
