@@ -28,6 +28,8 @@ type SPMetadata interface {
 type request struct {
 	principal *identity.Principal
 	loaders   *loaders
+	// socket is the websocket of a subscription connection (nil for POST).
+	socket *liveSocket
 
 	once   sync.Once
 	viewer access.Viewer

@@ -179,6 +179,10 @@ func TestAuditCommands(t *testing.T) {
 				"(verified from the checkpoint after event #9: older events were pruned or predate the chain)\n" {
 				t.Fatalf("audit verify after a prune:\n%s", out)
 			}
+			var name string
+			if err := bdb.NewSelect().Table("audit_events").Column("actor_name").Where("tenant_id = ? AND seq = 20", acme.ID).Scan(ctx, &name); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := bdb.ExecContext(ctx, "UPDATE audit_events SET actor_name = 'someone else' WHERE tenant_id = ? AND seq = 20", acme.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -187,11 +191,90 @@ func TestAuditCommands(t *testing.T) {
 				!regexp.MustCompile(`^BROKEN at event #20 \(id \w+\): its contents do not match its hash: the event was edited\n10 events before it verified\n$`).MatchString(out) {
 				t.Fatalf("audit verify of a tampered log: %v\n%s", err, out)
 			}
+			// The edit undone, a deleted row is named as missing.
+			if _, err := bdb.ExecContext(ctx, "UPDATE audit_events SET actor_name = ? WHERE tenant_id = ? AND seq = 20", name, acme.ID); err != nil {
+				t.Fatal(err)
+			}
+			mustCLI(t, getenv, "audit", "verify", "--tenant", "acme")
+			if _, err := bdb.ExecContext(ctx, "DELETE FROM audit_events WHERE tenant_id = ? AND seq = 25", acme.ID); err != nil {
+				t.Fatal(err)
+			}
+			out, err = cli(t, getenv, "audit", "verify", "--tenant", "acme")
+			if err == nil || !strings.Contains(err.Error(), "broken at event #25") ||
+				out != "BROKEN at event #25 (missing): event #25 is missing: the log goes from #24 to #26 (deleted, or its seq or tenant changed)\n15 events before it verified\n" {
+				t.Fatalf("audit verify of a log with a deleted event: %v\n%s", err, out)
+			}
 			if out := mustCLI(t, getenv, "audit", "verify", "--tenant", "globex"); out != "audit log of globex: 1 events verified, chain intact\n" {
 				t.Fatalf("another tenant:\n%s", out)
 			}
 			if _, err := cli(t, getenv, "audit", "rewrite", "--tenant", "acme"); err == nil || !strings.Contains(err.Error(), `unknown audit action "rewrite"`) {
 				t.Fatalf("audit rewrite: %v", err)
+			}
+		})
+	}
+}
+
+// The retention job of `gatehouse serve`: once a tenant has a retention, the running
+// server deletes its events older than that (at the next run of the job) and the log
+// still verifies from the checkpoint the prune left; a tenant that keeps its log
+// forever keeps even its oldest events.
+func TestAuditRetentionJob(t *testing.T) {
+	defer func(d time.Duration) { auditPruneEvery = d }(auditPruneEvery)
+	auditPruneEvery = 50 * time.Millisecond
+	for _, dbCase := range dbURLs {
+		t.Run(dbCase.name, func(t *testing.T) {
+			url := dbCase.url(t)
+			getenv := envOf("GATEHOUSE_DATABASE_URL", url)
+			mustCLI(t, getenv, "migrate", "up")
+			ctx := context.Background()
+			bdb, err := db.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bdb.Close()
+			// Two tenants created 40 days ago, each with 10 events of that time.
+			past := clock.NewManual(time.Now().AddDate(0, 0, -40))
+			al := audit.New(past)
+			ten := tenancy.New(bdb, past, al, nil)
+			old := map[string]string{}
+			for _, slug := range []string{"acme", "globex"} {
+				tn, err := ten.CreateTenant(ctx, tenancy.CreateTenantInput{Slug: slug})
+				if err != nil {
+					t.Fatal(err)
+				}
+				old[slug] = tn.ID
+				for i := range 10 {
+					if err := al.Record(ctx, bdb, audit.Event{TenantID: tn.ID, Action: "user.updated", Target: audit.Target{Type: "user", ID: fmt.Sprint(i)}}); err != nil {
+						t.Fatal(err)
+					}
+					past.Advance(time.Minute)
+				}
+			}
+			count := func(slug string) int64 {
+				t.Helper()
+				n, err := bdb.NewSelect().Table("audit_events").Where("tenant_id = ? AND occurred_at < ?", old[slug], time.Now().AddDate(0, 0, -30)).Count(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+
+			_, _, stop := startServer(t, getenv)
+			defer stop()
+			mustCLI(t, getenv, "tenant", "update", "--tenant", "acme", "--audit-retention-days", "30") // acme's event #12
+			deadline := time.Now().Add(20 * time.Second)
+			for count("acme") > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d events of acme older than 30 days are still there", count("acme"))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if out := mustCLI(t, getenv, "audit", "verify", "--tenant", "acme"); out != "audit log of acme: 1 events verified, chain intact\n"+
+				"(verified from the checkpoint after event #11: older events were pruned or predate the chain)\n" {
+				t.Fatalf("audit verify after the job pruned:\n%s", out)
+			}
+			if n := count("globex"); n != 11 {
+				t.Fatalf("globex keeps its log forever, but %d of its 11 events are left", n)
 			}
 		})
 	}

@@ -8,7 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +37,9 @@ import (
 // production — SCIM from the IdP, GraphQL from a signed-in person, a SAML sign-in at the
 // ACS, an operator at the CLI — and after each request the test reads what was added to
 // audit_events: exactly one event with that action (no other event unless the row says
-// so), by the right actor. The catalogue in the document and the actions driven here
-// must be the same set.
+// so), by the right actor (type, id and name), with the request's id, source address and
+// user agent. The catalogue in the document, the actions the code can record (read from
+// its source) and the actions driven here must be the same set.
 
 // storedEvent is an audit event as the test reads it: straight from the table, so the
 // test depends only on the stored columns, not on the audit module's API.
@@ -50,6 +56,8 @@ type storedEvent struct {
 	TargetDisplay string `bun:"target_display"`
 	Changes       string `bun:"changes"`
 	RequestID     string `bun:"request_id"`
+	RemoteIP      string `bun:"remote_ip"`
+	UserAgent     string `bun:"user_agent"`
 }
 
 func (e storedEvent) String() string {
@@ -85,7 +93,7 @@ func (l *auditLog) fresh() []storedEvent {
 	}
 	var all []storedEvent
 	err := l.db.NewSelect().Model(&all).
-		Column("id", "action", "actor_type", "actor_id", "actor_name", "target_type", "target_id", "target_display", "request_id").
+		Column("id", "action", "actor_type", "actor_id", "actor_name", "target_type", "target_id", "target_display", "request_id", "remote_ip", "user_agent").
 		ColumnExpr("COALESCE(CAST(changes AS text), '') AS changes").
 		Where("tenant_id = ?", tid).OrderExpr("id").Scan(context.Background())
 	if err != nil {
@@ -159,6 +167,10 @@ func (s *stack) issueToken(name string) {
 	}
 }
 
+// userAgent is the User-Agent of every HTTP request the catalogue test sends; events
+// caused over HTTP must record it.
+const userAgent = "Okta SCIM Client 1.0 (catalogue test)"
+
 // scim sends a SCIM request with the tenant's token and returns the status and body.
 func (s *stack) scim(method, path string, body any) (int, map[string]any) {
 	s.t.Helper()
@@ -170,6 +182,7 @@ func (s *stack) scim(method, path string, body any) (int, map[string]any) {
 	req, _ := http.NewRequest(method, s.base+"/scim/v2"+path, r)
 	req.Header.Set("Authorization", "Bearer "+s.scimToken)
 	req.Header.Set("Content-Type", "application/scim+json")
+	req.Header.Set("User-Agent", userAgent)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
@@ -191,9 +204,13 @@ func (s *stack) mustSCIM(method, path string, body any, statuses ...int) map[str
 	return m
 }
 
+// scimPassword is the password the IdP sends with users: accepted, and never recorded.
+const scimPassword = "Tr0ub4dor&3-catalogue"
+
 func scimUser(userName string, active bool) map[string]any {
 	return map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-		"userName": userName, "active": active, "emails": []map[string]any{{"value": userName, "primary": true}}}
+		"userName": userName, "active": active, "emails": []map[string]any{{"value": userName, "primary": true}},
+		"password": scimPassword}
 }
 
 func scimGroup(name string) map[string]any {
@@ -227,7 +244,10 @@ func (s *stack) signIn(nameID string) (int, string) {
 	s.t.Helper()
 	doc := s.idp.Response(s.t, samltest.ResponseOptions{Destination: s.base + "/saml/acme/acs",
 		Audience: s.base + "/saml/acme", NameID: nameID, SignResponse: true, SignAssertion: true})
-	resp, err := s.client.PostForm(s.base+"/saml/acme/acs", url.Values{"SAMLResponse": {doc}})
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/saml/acme/acs", strings.NewReader(url.Values{"SAMLResponse": {doc}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -273,6 +293,7 @@ func (s *stack) gql(c credential, query string, vars map[string]any) gqlResult {
 	b, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, s.base+"/graphql", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
 	if c.cookie {
 		req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: c.token})
 		req.Header.Set("Origin", s.base)
@@ -327,7 +348,7 @@ func dig(v any, keys ...string) any {
 	return v
 }
 
-// wantActor is who an event must name: the type always, the id and the name when given.
+// wantActor is who an event must name: its type, id and name, each exactly.
 type wantActor struct{ typ, id, name string }
 
 // documentedActions reads the action column of the catalogue in docs/audit-events.md.
@@ -353,14 +374,14 @@ func documentedActions(t *testing.T) []string {
 func TestAuditCatalogueThroughServe(t *testing.T) {
 	s := newStack(t)
 	cli := wantActor{typ: "cli", name: operatorName()}
-	system := wantActor{typ: "system"}
+	system := wantActor{typ: "system", name: "gatehouse"}
 	var (
 		ada, cy, bob, adaToken, cyToken, logoutToken string
 		group, admins, space, role, issuedID         string
 	)
 	scimActor := func() wantActor { return wantActor{typ: "scim_token", id: s.scimTokenID, name: "Okta"} }
-	// GraphQL names the signed-in person by id (the session knows no name).
-	adaActor := func() wantActor { return wantActor{typ: "user", id: ada} }
+	// GraphQL names the signed-in person by id and userName.
+	adaActor := func() wantActor { return wantActor{typ: "user", id: ada, name: "ada@acme.test"} }
 	asAda := func() credential { return bearerOf(adaToken) }
 
 	type step struct {
@@ -390,13 +411,24 @@ func TestAuditCatalogueThroughServe(t *testing.T) {
 			do: func() { mustCLI(t, s.getenv, "domain", "verify", "--tenant", "acme", "--manual", "acme.test") }},
 		{action: "scim_token.issued", via: "cli scim-token issue", actor: func() wantActor { return cli },
 			do: func() { s.issueToken("Okta") }},
+		{action: "scim_extension.changed", via: "cli scim-extension set", actor: func() wantActor { return cli },
+			do: func() {
+				file := filepath.Join(t.TempDir(), "ext.json")
+				def := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Schema"],"id":"urn:ietf:params:scim:schemas:extension:acme:2.0:User",
+					"name":"Acme","attributes":[{"name":"costCenter","type":"string"}]}`
+				if err := os.WriteFile(file, []byte(def), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				mustCLI(t, s.getenv, "scim-extension", "set", "--tenant", "acme", "--file", file)
+			}},
 
 		// The IdP provisions people and groups over SCIM.
 		{action: "user.created", via: "SCIM POST /Users", actor: scimActor,
 			do: func() { ada = s.provision("ada@acme.test") }},
-		{action: "user.updated", via: "SCIM PATCH /Users title", actor: scimActor,
+		{action: "user.updated", via: "SCIM PATCH /Users title and password", actor: scimActor,
 			do: func() {
-				s.mustSCIM("PATCH", "/Users/"+ada, patchOp(op("replace", "title", "Engineer")), http.StatusOK, http.StatusNoContent)
+				s.mustSCIM("PATCH", "/Users/"+ada, patchOp(op("replace", "title", "Engineer"), op("replace", "password", scimPassword+"-new")),
+					http.StatusOK, http.StatusNoContent)
 			}},
 		{action: "user.deactivated", via: "SCIM PATCH /Users active:false", actor: scimActor,
 			do: func() {
@@ -564,18 +596,20 @@ func TestAuditCatalogueThroughServe(t *testing.T) {
 			t.Errorf("%s: other events %v, want %v", name, others, st.also)
 		}
 		e := hits[0]
-		if e.ActorType != want.typ || (want.id != "" && e.ActorID != want.id) || (want.name != "" && e.ActorName != want.name) {
+		if e.ActorType != want.typ || e.ActorID != want.id || e.ActorName != want.name {
 			t.Errorf("%s: actor %s %q %q, want %s %q %q", name, e.ActorType, e.ActorID, e.ActorName, want.typ, want.id, want.name)
 		}
 		if e.TargetType == "" || e.TargetID == "" {
 			t.Errorf("%s: no target: %v", name, e)
 		}
-		if strings.HasPrefix(st.via, "SCIM") || strings.HasPrefix(st.via, "GraphQL") || strings.HasPrefix(st.via, "SAML") {
-			if e.RequestID == "" {
-				t.Errorf("%s: no request id on an event of an HTTP request: %v", name, e)
+		if strings.HasPrefix(st.via, "cli ") {
+			if e.RequestID != "" || e.RemoteIP != "" || e.UserAgent != "" {
+				t.Errorf("%s: request facts on an event of the CLI: %q %q %q", name, e.RequestID, e.RemoteIP, e.UserAgent)
 			}
+		} else if e.RequestID == "" || e.RemoteIP != "127.0.0.1" || e.UserAgent != userAgent {
+			t.Errorf("%s: request id %q, source %q, user agent %q; want an id, 127.0.0.1 and %q", name, e.RequestID, e.RemoteIP, e.UserAgent, userAgent)
 		}
-		for _, secret := range []string{"gatehouse_scim_", s.scimToken, adaToken} {
+		for _, secret := range []string{"gatehouse_scim_", s.scimToken, adaToken, scimPassword} {
 			if secret != "" && strings.Contains(e.Changes, secret) {
 				t.Errorf("%s: a secret is in the event: %v", name, e)
 			}
@@ -583,7 +617,7 @@ func TestAuditCatalogueThroughServe(t *testing.T) {
 		driven[st.action] = true
 	}
 
-	// The document and the requests agree on what the catalogue is.
+	// The document, the code and the requests agree on what the catalogue is.
 	doc := documentedActions(t)
 	var drove []string
 	for a := range driven {
@@ -593,6 +627,114 @@ func TestAuditCatalogueThroughServe(t *testing.T) {
 	if !slices.Equal(doc, drove) {
 		t.Errorf("docs/audit-events.md documents %v\nbut the requests here cause %v", doc, drove)
 	}
+	if code := recordableActions(t); !slices.Equal(doc, code) {
+		t.Errorf("docs/audit-events.md documents %v\nbut the code can record %v", doc, code)
+	}
+}
+
+// recordableActions reads from the project's Go source (tests aside) every action an
+// audit event can be recorded with. Each audit.Event literal's Action must be a string
+// literal, or a local variable every assignment of which in the function is one; any
+// other form fails the test, so an action cannot slip past the catalogue.
+func recordableActions(t *testing.T) []string {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	fset := token.NewFileSet()
+	found := map[string]bool{}
+	literal := func(e ast.Expr) (string, bool) {
+		if b, ok := e.(*ast.BasicLit); ok && b.Kind == token.STRING {
+			v, err := strconv.Unquote(b.Value)
+			return v, err == nil
+		}
+		return "", false
+	}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			// values returns what the function assigns to the variable name.
+			values := func(name string) []ast.Expr {
+				var out []ast.Expr
+				ast.Inspect(fn.Body, func(n ast.Node) bool {
+					switch n := n.(type) {
+					case *ast.AssignStmt:
+						for i, l := range n.Lhs {
+							if id, ok := l.(*ast.Ident); ok && id.Name == name && i < len(n.Rhs) {
+								out = append(out, n.Rhs[i])
+							}
+						}
+					case *ast.ValueSpec:
+						for i, id := range n.Names {
+							if id.Name == name && i < len(n.Values) {
+								out = append(out, n.Values[i])
+							}
+						}
+					}
+					return true
+				})
+				return out
+			}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				lit, ok := n.(*ast.CompositeLit)
+				if !ok {
+					return true
+				}
+				if sel, ok := lit.Type.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Event" || fmt.Sprint(sel.X) != "audit" {
+					return true
+				}
+				for _, elt := range lit.Elts {
+					kv, ok := elt.(*ast.KeyValueExpr)
+					if !ok || fmt.Sprint(kv.Key) != "Action" {
+						continue
+					}
+					exprs := []ast.Expr{kv.Value}
+					if id, ok := kv.Value.(*ast.Ident); ok {
+						exprs = values(id.Name)
+					}
+					if len(exprs) == 0 {
+						t.Errorf("%s: cannot tell which action this audit.Event records", fset.Position(kv.Pos()))
+					}
+					for _, e := range exprs {
+						v, ok := literal(e)
+						if !ok {
+							t.Errorf("%s: cannot tell which action this audit.Event records", fset.Position(e.Pos()))
+							continue
+						}
+						found[v] = true
+					}
+				}
+				return true
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for a := range found {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // A change that is refused or rolled back leaves no event: neither when it is refused

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gqlws"
 	"github.com/gatehouse-dev/gatehouse/internal/samltest"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 )
 
 // replica is a `gatehouse serve` process.
@@ -459,12 +460,56 @@ func TestGroupRemovalEndsSpaceAccessAcrossReplicas(t *testing.T) {
 	}
 }
 
-// An audit event caused through replica A reaches a live subscriber on replica B: the
-// relay reads the committed outbox and publishes on Redis, B streams it.
+// An audit event caused through replica A reaches a live subscriber on replica B: A's
+// relay reads the committed outbox and publishes on Redis, B streams it. B connects to
+// PostgreSQL as a role that may not claim outbox rows (no UPDATE or DELETE on
+// audit_outbox), so its relay cannot publish anything and every event must cross from
+// A's process; the test watches Redis to see A publish each one. (That a subscription
+// is fed by the bus and not only by its periodic catch-up from the database is shown
+// in graph's TestAuditSubscription, "events travel on the bus".)
 func TestAuditEventsAcrossReplicas(t *testing.T) {
 	c := newCluster(t, buildBinary(t), testenv.RedisURL())
-	getenv, idp, token, public, client := c.getenv, c.idp, c.token, c.public, c.client
-	a, b := c.replica(), c.replica()
+	settings, getenv, idp, token, public, client := c.settings, c.getenv, c.idp, c.token, c.public, c.client
+	var dbURL, prefix string
+	for _, s := range settings {
+		if v, ok := strings.CutPrefix(s, "GATEHOUSE_DATABASE_URL="); ok {
+			dbURL = v
+		}
+		if v, ok := strings.CutPrefix(s, "GATEHOUSE_REDIS_PREFIX="); ok {
+			prefix = v
+		}
+	}
+	ctx := context.Background()
+	admin, err := db.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	role := fmt.Sprintf("gh_no_relay_%d", time.Now().UnixNano())
+	for _, q := range []string{"CREATE ROLE " + role + " LOGIN",
+		"GRANT USAGE ON SCHEMA public TO " + role,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + role,
+		"REVOKE UPDATE, DELETE ON audit_outbox FROM " + role} {
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() { // after the replicas stopped (cleanups run last first)
+		admin.ExecContext(ctx, "DROP OWNED BY "+role)
+		admin.ExecContext(ctx, "DROP ROLE "+role)
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	published := testenv.Redis(t).Client().PSubscribe(ctx, prefix+"audit.*")
+	defer published.Close()
+	if _, err := published.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	a, b := c.replica(), c.replica("GATEHOUSE_DATABASE_URL="+u.String(), "GATEHOUSE_AUTO_MIGRATE=false")
 	scimCreate := func(name string) {
 		req, _ := http.NewRequest(http.MethodPost, a.base+"/scim/v2/Users", strings.NewReader(
 			fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,"active":true}`, name)))
@@ -495,14 +540,14 @@ func TestAuditEventsAcrossReplicas(t *testing.T) {
 		t.Fatalf("sign-in on B: %s", resp.Status)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	wsCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := gqlws.Dial(ctx, b.base+"/graphql", "", map[string]any{"authorization": "Bearer " + session})
+	conn, err := gqlws.Dial(wsCtx, b.base+"/graphql", "", map[string]any{"authorization": "Bearer " + session})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	events, err := conn.Subscribe(ctx, `subscription { auditEvents(filter: {actions: ["user.created"]}) { id action target { display } actor { type } } }`, nil)
+	events, err := conn.Subscribe(wsCtx, `subscription { auditEvents(filter: {actions: ["user.created"]}) { id action target { display } actor { type } } }`, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,5 +563,16 @@ func TestAuditEventsAcrossReplicas(t *testing.T) {
 		if ev["target"].(map[string]any)["display"] != name || ev["actor"].(map[string]any)["type"] != "scim_token" {
 			t.Fatalf("event %d on replica B: %v", i, ev)
 		}
+		for seen := false; !seen; {
+			select {
+			case m := <-published.Channel():
+				seen = strings.Contains(m.Payload, `"`+ev["id"].(string)+`"`)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("event %d was not published on Redis", i)
+			}
+		}
+	}
+	if !strings.Contains(b.logs.String(), "audit relay: events stay in the outbox") {
+		t.Fatalf("replica B's relay was not kept from relaying; its log:\n%s", b.logs.String())
 	}
 }

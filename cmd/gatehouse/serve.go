@@ -88,10 +88,13 @@ func openLimiter(c cache.Cache, cfg config.Config, log *slog.Logger) ratelimit.L
 	return ratelimit.NewMemory()
 }
 
-// pruneAuditLogs applies each tenant's audit retention once an hour (and at start).
-// Every replica may run it: pruning is idempotent.
+// auditPruneEvery is how often each tenant's audit retention is applied.
+var auditPruneEvery = time.Hour
+
+// pruneAuditLogs applies each tenant's audit retention every auditPruneEvery (and at
+// start). Every replica may run it: pruning is idempotent.
 func (s *server) pruneAuditLogs(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+	t := time.NewTicker(auditPruneEvery)
 	defer t.Stop()
 	for {
 		tenants, err := s.tenancy.ListTenants(ctx)
@@ -108,7 +111,7 @@ func (s *server) pruneAuditLogs(ctx context.Context) {
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("audit retention failed; will retry in an hour", "err", err)
+			s.log.Warn("audit retention failed; will retry", "in", auditPruneEvery.String(), "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,7 +5,9 @@ package gqlws
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ type Message struct {
 // Conn is an initialised connection.
 type Conn struct {
 	ws   *websocket.Conn
+	tcp  net.Conn
 	mu   sync.Mutex
 	subs map[string]chan Message
 	// Closed is closed when the server closes the connection; CloseErr says how.
@@ -35,18 +38,26 @@ type Conn struct {
 
 // Dial opens a websocket to url (http:// is turned into ws://), sends connection_init
 // with initPayload and waits for connection_ack. origin, when set, is sent as Origin.
+// A refused connection_init is an error that CloseCode and CloseReason read.
 func Dial(ctx context.Context, url, origin string, initPayload map[string]any) (*Conn, error) {
 	h := http.Header{}
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
+	var tcp net.Conn
+	dialer := &net.Dialer{}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		tcp = c
+		return c, err
+	}}}
 	ws, _, err := websocket.Dial(ctx, strings.Replace(url, "http", "ws", 1), &websocket.DialOptions{
-		Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: h})
+		Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: h, HTTPClient: client})
 	if err != nil {
 		return nil, err
 	}
 	ws.SetReadLimit(16 << 20)
-	c := &Conn{ws: ws, subs: map[string]chan Message{}, Closed: make(chan struct{})}
+	c := &Conn{ws: ws, tcp: tcp, subs: map[string]chan Message{}, Closed: make(chan struct{})}
 	if err := c.write(ctx, Message{Type: "connection_init", Payload: mustJSON(initPayload)}); err != nil {
 		return nil, err
 	}
@@ -133,8 +144,27 @@ func (c *Conn) Subscribe(ctx context.Context, query string, vars map[string]any)
 // Close closes the connection from the client side.
 func (c *Conn) Close() { c.ws.Close(websocket.StatusNormalClosure, "done") }
 
-// Next is the data of a "next" message.
+// Drop cuts the TCP connection without a close frame, as a network failure or a
+// killed client process does.
+func (c *Conn) Drop() { c.tcp.Close() }
+
+// CloseCode is the websocket close code the server sent, as err (a Dial error, or
+// CloseErr) reports it; -1 when the connection did not end with a close frame.
+func CloseCode(err error) int { return int(websocket.CloseStatus(err)) }
+
+// CloseReason is the reason of the server's close frame in err ("" when none).
+func CloseReason(err error) string {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return ""
+}
+
+// Next is a "next" message's payload, or the errors of an "error" message.
 type Next struct {
+	// Type is the message's type: "next" or "error".
+	Type   string         `json:"-"`
 	Data   map[string]any `json:"data"`
 	Errors []struct {
 		Message    string         `json:"message"`
@@ -150,7 +180,7 @@ func Receive(t testing.TB, ch <-chan Message, within time.Duration) (Next, bool)
 		if !ok {
 			return Next{}, false
 		}
-		var n Next
+		n := Next{Type: m.Type}
 		if m.Type == "next" {
 			_ = json.Unmarshal(m.Payload, &n)
 			return n, true

@@ -6,6 +6,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 )
 
@@ -67,4 +68,37 @@ func (l *Log) Latest(ctx context.Context, idb bun.IDB, tenantID string) (int64, 
 		return 0, nil
 	}
 	return seq, err
+}
+
+// CursorExpired is the error code of a resume refused because retention deleted the
+// events right after the reader's position.
+const CursorExpired = "CURSOR_EXPIRED"
+
+// CheckResume tells a reader that has processed the tenant's events up to afterSeq
+// whether it can go on without a gap: it refuses (Invalid, code CursorExpired) when the
+// next event, afterSeq+1, is no longer stored because a prune deleted it. Going on
+// silently would hand the reader a log with a hole it cannot see; refused, the reader
+// knows it missed events and can start again from the oldest one kept (afterSeq 0).
+func (l *Log) CheckResume(ctx context.Context, idb bun.IDB, tenantID string, afterSeq int64) error {
+	if afterSeq <= 0 {
+		return nil
+	}
+	// The head is read first: an event committed after it is newer than it, so it cannot
+	// make a stored log look pruned.
+	latest, err := l.Latest(ctx, idb, tenantID)
+	if err != nil {
+		return err
+	}
+	var oldest *int64
+	if err := idb.NewSelect().Model((*eventRow)(nil)).ColumnExpr("MIN(seq)").Where("tenant_id = ?", tenantID).Scan(ctx, &oldest); err != nil {
+		return err
+	}
+	next := afterSeq + 1
+	switch {
+	case oldest != nil && next < *oldest:
+		return apperr.Invalid("the events after this cursor (#%d to #%d) were deleted by the audit retention: start again from the oldest event kept, #%d (after: \"\")", next, *oldest-1, *oldest).WithCode(CursorExpired)
+	case oldest == nil && next <= latest:
+		return apperr.Invalid("the events after this cursor (#%d to #%d) were deleted by the audit retention and none is kept: start again from the start of the log (after: \"\")", next, latest).WithCode(CursorExpired)
+	}
+	return nil
 }

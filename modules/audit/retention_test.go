@@ -134,3 +134,43 @@ func TestPruneEverythingAndPruneExpired(t *testing.T) {
 		wantChain(t, f.all("acme"), 6, 6)
 	})
 }
+
+// A reader resuming after events that a prune deleted is refused with CURSOR_EXPIRED
+// instead of being handed a log with a hole; right at the checkpoint, or with nothing
+// pruned, it goes on.
+func TestCheckResumeAfterPrune(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		start := f.recordHourly("acme", 10)
+		for _, seq := range []int64{0, 1, 5, 10, 11} {
+			if err := f.log.CheckResume(ctx, bdb, "acme", seq); err != nil {
+				t.Fatalf("before any prune, resuming after #%d: %v", seq, err)
+			}
+		}
+		if _, err := f.log.Prune(ctx, bdb, "acme", start.Add(4*time.Hour)); err != nil { // #1..#4 go
+			t.Fatal(err)
+		}
+		for _, seq := range []int64{0, 4, 5, 10} {
+			if err := f.log.CheckResume(ctx, bdb, "acme", seq); err != nil {
+				t.Fatalf("resuming after #%d, with #5.. kept: %v", seq, err)
+			}
+		}
+		for _, seq := range []int64{1, 3} {
+			err := f.log.CheckResume(ctx, bdb, "acme", seq)
+			if !apperr.Is(err, apperr.KindInvalid) || apperr.CodeOf(err) != audit.CursorExpired ||
+				!strings.Contains(err.Error(), "oldest event kept, #5") {
+				t.Fatalf("resuming after #%d, pruned: %v", seq, err)
+			}
+		}
+		// Everything pruned: only the position at the head goes on.
+		if _, err := f.log.Prune(ctx, bdb, "acme", f.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.log.CheckResume(ctx, bdb, "acme", 10); err != nil {
+			t.Fatalf("resuming at the head with nothing kept: %v", err)
+		}
+		if err := f.log.CheckResume(ctx, bdb, "acme", 9); apperr.CodeOf(err) != audit.CursorExpired {
+			t.Fatalf("resuming before the head with nothing kept: %v", err)
+		}
+	})
+}
