@@ -14,7 +14,7 @@ import (
 // Cursor paging (RFC 9865). A cursor is base64url JSON of the last row's position in the
 // listing's order (its sort value and id) and a digest binding it to the tenant, the
 // resource type, the filter and the sort. It holds no state on the server, so it never
-// expires (cursorTimeout 0), and the next page is a keyset seek, never an OFFSET. A
+// expires (no cursorTimeout is advertised), and the next page is a keyset seek, never an OFFSET. A
 // cursor from another tenant or listing, or one altered, is refused with invalidCursor;
 // forging one that fits is possible but only ever seeks within the caller's own tenant.
 

@@ -177,7 +177,7 @@ func TestCursorPaging(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		e := newEnv(t, bdb)
 		spc := e.do("GET", "/ServiceProviderConfig", nil).must(t, 200)
-		if pg, _ := json.Marshal(spc.Body["pagination"]); string(pg) != `{"cursor":true,"cursorTimeout":0,"defaultPageSize":100,"defaultPaginationMethod":"index","index":true,"maxPageSize":1000}` {
+		if pg, _ := json.Marshal(spc.Body["pagination"]); string(pg) != `{"cursor":true,"defaultPageSize":100,"defaultPaginationMethod":"index","index":true,"maxPageSize":1000}` {
 			t.Fatalf("pagination: %s", pg)
 		}
 		const n = 250
