@@ -451,7 +451,7 @@ func (b *bulkRun) apply(op *bulkOp, ids *identity.Service, ac *access.Service) e
 		u, err = b.h.patchUserWith(ctx, b.tenant, id, ifVersion, patchOps)
 		version = u.Version
 	case resUser + " DELETE":
-		err = b.h.identity.DeleteUser(ctx, b.tenant, id, ifVersion)
+		err = b.h.access.DeleteUser(ctx, b.tenant, id, ifVersion)
 		status = http.StatusNoContent
 	case resGroup + " POST":
 		var g access.Group

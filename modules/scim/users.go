@@ -307,7 +307,7 @@ func (h *Handler) patchUserWith(ctx context.Context, tenantID, id string, ifVers
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := h.identity.DeleteUser(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r)); err != nil {
+	if err := h.access.DeleteUser(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r)); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
