@@ -136,6 +136,60 @@ func TestVersionsFollowMemberships(t *testing.T) {
 	})
 }
 
+// A user's version changes with its extension values: written alone, deleted by a
+// redeclaration, or removed with the extension; users without values keep theirs.
+func TestVersionsFollowExtensionValues(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		ctx := context.Background()
+		if _, err := e.identity.SetUserExtension(ctx, e.tenant.ID, []byte(acmeSchema)); err != nil {
+			t.Fatal(err)
+		}
+		x := "/Users/" + e.do("POST", "/Users", user("x@acme.com", acmeURN, map[string]any{
+			"managementLevel": "Senior", "costCenterCode": 7, "isContractor": true})).must(t, 201).str("id")
+		y := "/Users/" + e.do("POST", "/Users", user("y@acme.com")).must(t, 201).str("id")
+		xt, yt := e.etag(x), e.etag(y)
+
+		e.do("PATCH", x, patchOp(op("replace", acmeURN+":managementLevel", "Lead"))).must(t, 200)
+		xt = e.changed(x, xt, "extension-only PATCH").Header.Get("ETag")
+
+		// Redeclared with the same attributes: nothing of x changes.
+		if _, err := e.identity.SetUserExtension(ctx, e.tenant.ID, []byte(acmeSchema)); err != nil {
+			t.Fatal(err)
+		}
+		e.unchanged(x, xt, "same declaration")
+
+		// Redeclared without isContractor: x's value of it goes.
+		if _, err := e.identity.SetUserExtension(ctx, e.tenant.ID, []byte(strings.Replace(acmeSchema,
+			`{"name": "isContractor", "type": "boolean", "indexed": true},`, "", 1))); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.changed(x, xt, "a value deleted by a redeclaration"); r.acme("isContractor") != nil {
+			t.Fatalf("after redeclaring: %s", r.Raw)
+		}
+		e.unchanged(y, yt, "y has no values")
+		xt = e.etag(x)
+
+		// Redeclared with managementLevel returned only on request: x is shown without it.
+		if _, err := e.identity.SetUserExtension(ctx, e.tenant.ID, []byte(strings.Replace(acmeSchema,
+			`{"name": "managementLevel", "type": "string", "indexed": true}`, `{"name": "managementLevel", "type": "string", "indexed": true, "returned": "request"}`, 1))); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.changed(x, xt, "a value now returned only on request"); r.acme("managementLevel") != nil {
+			t.Fatalf("after redeclaring returned: %s", r.Raw)
+		}
+		xt = e.etag(x)
+
+		if err := e.identity.RemoveUserExtension(ctx, e.tenant.ID, acmeURN); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.changed(x, xt, "extension removed"); strings.Contains(r.Raw, acmeURN) {
+			t.Fatalf("after removal: %s", r.Raw)
+		}
+		e.unchanged(y, yt, "y had no values")
+	})
+}
+
 // If-Match on PUT, PATCH and DELETE of users and groups: a stale version is 412 and
 // changes nothing, the current one (or *) goes through; a list of tags never matches.
 // Groups answer 304 to If-None-Match and carry ETag like users.
