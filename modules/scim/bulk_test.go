@@ -3,6 +3,7 @@ package scim_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -231,6 +232,53 @@ func TestBulkUpdatesAndErrors(t *testing.T) {
 		)))
 		if len(ops) != 3 || ops[1]["status"] != "201" || ops[2]["status"] != "404" {
 			t.Fatalf("failOnErrors=2: %v", ops)
+		}
+	})
+}
+
+// TestBulkForwardReferenceWithFailOnErrors: in one request a group names by bulkId a
+// user created after it and another operation fails. With failOnErrors 1 the failure
+// stops the request before the waiting group runs: it is neither created nor reported,
+// and nothing after the failure runs. With failOnErrors 2 the request goes on and the
+// group is created with the user it named.
+func TestBulkForwardReferenceWithFailOnErrors(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		e.do("POST", "/Users", user("taken@acme.com")).must(t, 201)
+		request := func(failOnErrors int, suffix string) []map[string]any {
+			return bulkResults(t, e.do("POST", "/Bulk", bulkReq(failOnErrors,
+				bulkOp("POST", "/Groups", "team", group("Team "+suffix, "bulkId:ada")),
+				bulkOp("POST", "/Users", "ada", user("ada-"+suffix+"@acme.com")),
+				bulkOp("POST", "/Users", "dup", user("TAKEN@acme.com")),
+				bulkOp("POST", "/Users", "cy", user("cy-"+suffix+"@acme.com")),
+			)))
+		}
+		exists := func(path, filter string) bool {
+			t.Helper()
+			return e.do("GET", path+"?filter="+url.QueryEscape(filter), nil).must(t, 200).num("totalResults") == 1
+		}
+
+		ops := request(1, "1")
+		if len(ops) != 2 || ops[0]["bulkId"] != "ada" || ops[1]["bulkId"] != "dup" {
+			t.Fatalf("failOnErrors 1: want ada then dup: %v", ops)
+		}
+		opStatus(t, ops[0], "201", "")
+		opStatus(t, ops[1], "409", "uniqueness")
+		if !exists("/Users", `userName eq "ada-1@acme.com"`) || exists("/Users", `userName eq "cy-1@acme.com"`) || exists("/Groups", `displayName eq "Team 1"`) {
+			t.Fatal("failOnErrors 1: want ada created, and neither cy nor the waiting group")
+		}
+
+		ops = request(2, "2")
+		if len(ops) != 4 || ops[3]["bulkId"] != "team" {
+			t.Fatalf("failOnErrors 2: want every operation, the group last: %v", ops)
+		}
+		opStatus(t, ops[2], "201", "")
+		opStatus(t, ops[3], "201", "")
+		loc := ops[3]["location"].(string)
+		g := e.do("GET", loc[strings.Index(loc, "/Groups/"):], nil).must(t, 200)
+		ada := ops[0]["location"].(string)
+		if m := memberValues(g); len(m) != 1 || !strings.HasSuffix(ada, "/Users/"+m[0]) {
+			t.Fatalf("group members %v, want ada (%s)", m, ada)
 		}
 	})
 }
