@@ -119,19 +119,6 @@ func (s *Service) withTx(tx bun.Tx) *Service {
 	return &c
 }
 
-// RunInTx runs fn with copies of this service and of the identity service it uses, both
-// bound to one transaction that commits when fn returns nil. Their calls open savepoints
-// inside it, so each call stays atomic on its own: a failed call rolls back only its own
-// writes and fn may go on. For batching independent writes (SCIM Bulk creates); calls
-// that end sessions (deactivation, deletion) purge the session cache before the commit
-// and do not belong in it.
-func (s *Service) RunInTx(ctx context.Context, fn func(ctx context.Context, ac *Service, id *identity.Service) error) error {
-	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		c := s.withTx(tx)
-		return fn(ctx, c, c.identity)
-	})
-}
-
 func groupTarget(g *Group) audit.Target {
 	return audit.Target{Type: "group", ID: g.ID, Display: g.DisplayName}
 }
