@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/schema"
 
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
@@ -116,19 +117,6 @@ func (s *Service) withTx(tx bun.Tx) *Service {
 	c.db = tx
 	c.identity = s.identity.WithTx(tx)
 	return &c
-}
-
-// RunInTx runs fn with copies of this service and of the identity service it uses, both
-// bound to one transaction that commits when fn returns nil. Their calls open savepoints
-// inside it, so each call stays atomic on its own: a failed call rolls back only its own
-// writes and fn may go on. For batching independent writes (SCIM Bulk creates); calls
-// that end sessions (deactivation, deletion) purge the session cache before the commit
-// and do not belong in it.
-func (s *Service) RunInTx(ctx context.Context, fn func(ctx context.Context, ac *Service, id *identity.Service) error) error {
-	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		c := s.withTx(tx)
-		return fn(ctx, c, c.identity)
-	})
 }
 
 func groupTarget(g *Group) audit.Target {
@@ -278,7 +266,8 @@ func (s *Service) UpdateGroup(ctx context.Context, tenantID, id string, ifVersio
 }
 
 // applyMembers writes a membership change and audits it. It touches only the rows that
-// change: inserts skip existing members, deletes skip non-members.
+// change: inserts skip existing members, deletes skip non-members, and only the users
+// who joined or left get a new version.
 func (s *Service) applyMembers(ctx context.Context, tx bun.Tx, g *Group, c MemberChange) (bool, error) {
 	if c.empty() {
 		return false, nil
@@ -319,6 +308,13 @@ func (s *Service) applyMembers(ctx context.Context, tx bun.Tx, g *Group, c Membe
 		}
 		if err := tx.NewInsert().Model(&rows).On("CONFLICT DO NOTHING").
 			Returning("member_id").Scan(ctx, &added); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, err
+		}
+	}
+	// The users who joined or left now show another "groups" attribute: one statement
+	// bumps exactly them (ids of member groups match no user).
+	if changed := append(slices.Clip(added), removed...); len(changed) > 0 {
+		if err := s.identity.WithTx(tx).TouchUsers(ctx, g.TenantID, bun.In(changed)); err != nil {
 			return false, err
 		}
 	}
@@ -389,7 +385,8 @@ func dedupe(xs []string) []string {
 	return out
 }
 
-// DeleteGroup removes a group and its memberships.
+// DeleteGroup removes a group and its memberships. The groups it was a member of lose
+// a member and its member users lose a group, so both get a new version.
 func (s *Service) DeleteGroup(ctx context.Context, tenantID, id string, ifVersion int64) error {
 	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		g, err := getGroup(ctx, tx, tenantID, id, true)
@@ -403,6 +400,16 @@ func (s *Service) DeleteGroup(ctx context.Context, tenantID, id string, ifVersio
 		if err != nil {
 			return err
 		}
+		parents := tx.NewSelect().Model((*membership)(nil)).Column("group_id").Where("member_group_id = ?", g.ID)
+		if err := touchGroups(ctx, tx, s.clock.Now(), tenantID, parents); err != nil {
+			return err
+		}
+		if n > 0 {
+			members := tx.NewSelect().Model((*membership)(nil)).Column("user_id").Where("group_id = ? AND user_id IS NOT NULL", g.ID)
+			if err := s.identity.WithTx(tx).TouchUsers(ctx, tenantID, members); err != nil {
+				return err
+			}
+		}
 		// The schema's cascades remove the memberships, role mappings and grants.
 		if _, err := tx.NewDelete().Model(&g).WherePK().Exec(ctx); err != nil {
 			return err
@@ -410,6 +417,95 @@ func (s *Service) DeleteGroup(ctx context.Context, tenantID, id string, ifVersio
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "group.deleted", Target: groupTarget(&g),
 			Changes: map[string]audit.Change{"displayName": {Before: g.DisplayName}, "membersRemoved": {After: n}}})
 	})
+}
+
+// touchGroups gives the tenant's groups whose ids are in ids (a list or a subquery) a
+// new version and lastModified, in one statement.
+func touchGroups(ctx context.Context, idb bun.IDB, now time.Time, tenantID string, ids schema.QueryAppender) error {
+	_, err := idb.NewUpdate().Model((*Group)(nil)).
+		Set("version = version + 1").Set("updated_at = ?", now).
+		Where("tenant_id = ? AND id IN (?)", tenantID, ids).Exec(ctx)
+	return err
+}
+
+// DeleteUser deletes a user of the tenant, ending its sessions before it returns (see
+// identity's DeleteUser), after the user has left every group it was in: those groups
+// get a new version and a group.members_removed event, as when the IdP removes a member.
+//
+// The two steps are two transactions because identity purges the session cache after
+// its own commit, which must not come before the deletion's. The user's version ties
+// them: leaving the groups gives the user a new version, a membership added in between
+// would give it another, and the deletion is made only at the version the first step
+// left. When it finds another, both steps run again (unless the client sent its own
+// version: then it gets 412 as for any change in between). If the deletion fails
+// otherwise, the user stays, out of its groups (less access, never more), and the
+// client's retry finishes it.
+func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion int64) error {
+	for attempt := 1; ; attempt++ {
+		version, err := s.leaveGroups(ctx, tenantID, id, ifVersion)
+		if err != nil {
+			return err
+		}
+		err = s.identity.DeleteUser(ctx, tenantID, id, version)
+		if !apperr.Is(err, apperr.KindPreconditionFailed) || ifVersion != 0 || attempt == 3 {
+			return err
+		}
+	}
+}
+
+// leaveGroups removes the user from every group in one transaction and returns the
+// user's version after it.
+func (s *Service) leaveGroups(ctx context.Context, tenantID, id string, ifVersion int64) (int64, error) {
+	var version int64
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		// Groups first, in id order, then the user: the order UpdateGroup locks them in,
+		// so the two never wait for each other in a cycle.
+		if db.DialectOf(tx) == db.Postgres {
+			var locked []string
+			if err := tx.NewSelect().Model((*Group)(nil)).Column("id").
+				Where("tenant_id = ? AND id IN (?)", tenantID, tx.NewSelect().Model((*membership)(nil)).Column("group_id").Where("user_id = ?", id)).
+				OrderExpr("id").For("UPDATE").Scan(ctx, &locked); err != nil {
+				return err
+			}
+		}
+		ids := s.identity.WithTx(tx)
+		v, err := ids.LockUser(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && ifVersion != v {
+			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, v, ifVersion)
+		}
+		version = v
+		var left []string
+		if err := tx.NewDelete().Model((*membership)(nil)).Where("tenant_id = ? AND user_id = ?", tenantID, id).
+			Returning("group_id").Scan(ctx, &left); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		now := s.clock.Now()
+		if err := touchGroups(ctx, tx, now, tenantID, bun.In(left)); err != nil {
+			return err
+		}
+		if err := ids.TouchUsers(ctx, tenantID, bun.In([]string{id})); err != nil {
+			return err
+		}
+		version++
+		var groups []Group
+		if err := tx.NewSelect().Model(&groups).Where("id IN (?)", bun.In(left)).OrderExpr("id").Scan(ctx); err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if err := s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "group.members_removed", Target: groupTarget(&g),
+				Changes: map[string]audit.Change{"members": {Before: []string{id}}}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return version, err
 }
 
 // Members returns a page of the group's members in a stable order, with display names.

@@ -14,7 +14,7 @@ const coreGroupURN = "urn:ietf:params:scim:schemas:core:2.0:group"
 var groupColumns = map[string]filtersql.Field{
 	"id":                {Column: "g.id", CaseExact: true, NotNull: true},
 	"externalid":        {Column: "g.external_id", CaseExact: true},
-	"displayname":       {Column: "g.display_name_key", Folded: true, NotNull: true},
+	"displayname":       {Column: "g.display_name_key", Folded: true, NotNull: true, Unique: true},
 	"meta.created":      {Column: "g.created_at", Kind: filtersql.Time, NotNull: true},
 	"meta.lastmodified": {Column: "g.updated_at", Kind: filtersql.Time, NotNull: true},
 }

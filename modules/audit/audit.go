@@ -203,29 +203,43 @@ func New(clk clock.Clock) *Log { return &Log{clock: clk} }
 // rest of the transaction: the tenant's next event waits until this one commits or
 // rolls back.
 func (l *Log) Record(ctx context.Context, idb bun.IDB, e Event) error {
-	a := ActorFrom(ctx)
-	m := reqmeta.From(ctx)
-	changes, err := encodeChanges(e.Changes)
-	if err != nil {
-		return fmt.Errorf("recording audit event %s: encoding its changes: %w", e.Action, err)
-	}
-	row := &eventRow{
-		TenantID:  storable(e.TenantID),
-		ActorType: storable(string(a.Type)), ActorID: storable(a.ID), ActorName: storable(a.Name),
-		Action:     storable(e.Action),
-		TargetType: storable(e.Target.Type), TargetID: storable(e.Target.ID), TargetDisplay: storable(e.Target.Display),
-		Changes:   changes,
-		RequestID: storable(m.RequestID), RemoteIP: storable(m.RemoteIP), UserAgent: storable(m.UserAgent),
-	}
-	if inTx(idb) {
-		err = l.appendEvent(ctx, idb, row)
-	} else {
-		err = db.RunInTx(ctx, idb, func(ctx context.Context, tx bun.Tx) error { return l.appendEvent(ctx, tx, row) })
-	}
-	if err != nil {
+	if err := l.RecordAll(ctx, idb, []Event{e}); err != nil {
 		return fmt.Errorf("recording audit event %s: %w", e.Action, err)
 	}
 	return nil
+}
+
+// RecordAll records events of one tenant in order, as Record records each, with one
+// statement per table for all of them (for a change made of many, such as a SCIM Bulk
+// request's creates).
+func (l *Log) RecordAll(ctx context.Context, idb bun.IDB, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	a := ActorFrom(ctx)
+	m := reqmeta.From(ctx)
+	rows := make([]*eventRow, len(events))
+	for i, e := range events {
+		if e.TenantID != events[0].TenantID {
+			return fmt.Errorf("audit: events of tenants %s and %s recorded together", events[0].TenantID, e.TenantID)
+		}
+		changes, err := encodeChanges(e.Changes)
+		if err != nil {
+			return fmt.Errorf("encoding the changes of %s: %w", e.Action, err)
+		}
+		rows[i] = &eventRow{
+			TenantID:  storable(e.TenantID),
+			ActorType: storable(string(a.Type)), ActorID: storable(a.ID), ActorName: storable(a.Name),
+			Action:     storable(e.Action),
+			TargetType: storable(e.Target.Type), TargetID: storable(e.Target.ID), TargetDisplay: storable(e.Target.Display),
+			Changes:   changes,
+			RequestID: storable(m.RequestID), RemoteIP: storable(m.RemoteIP), UserAgent: storable(m.UserAgent),
+		}
+	}
+	if inTx(idb) {
+		return l.appendEvents(ctx, idb, rows)
+	}
+	return db.RunInTx(ctx, idb, func(ctx context.Context, tx bun.Tx) error { return l.appendEvents(ctx, tx, rows) })
 }
 
 func inTx(idb bun.IDB) bool {
@@ -236,25 +250,30 @@ func inTx(idb bun.IDB) bool {
 	return false
 }
 
-// appendEvent numbers, hashes and writes r, its outbox row and the new chain head.
-func (l *Log) appendEvent(ctx context.Context, tx bun.IDB, r *eventRow) error {
-	head, err := lockChain(ctx, tx, r.TenantID)
+// appendEvents numbers, hashes and writes rows (of one tenant, in order), their outbox
+// rows and the new chain head.
+func (l *Log) appendEvents(ctx context.Context, tx bun.IDB, rows []*eventRow) error {
+	head, err := lockChain(ctx, tx, rows[0].TenantID)
 	if err != nil {
 		return fmt.Errorf("taking the chain head: %w", err)
 	}
 	// The time is read after the head is taken, so a tenant's events are in time order
 	// as well as seq order (as far as the clocks of the replicas agree).
 	now := l.clock.Now().UTC().Truncate(time.Microsecond)
-	r.ID, r.OccurredAt = ids.NewAt(now), now
-	r.Seq, r.PrevHash = head.LastSeq+1, head.LastHash
-	r.Hash = chainHash(r.PrevHash, canonical(r, canonicalChangesOrNull(r.Changes)))
-	if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
+	outbox := make([]outboxRow, len(rows))
+	for i, r := range rows {
+		r.ID, r.OccurredAt = ids.NewAt(now), now
+		r.Seq, r.PrevHash = head.LastSeq+1, head.LastHash
+		r.Hash = chainHash(r.PrevHash, canonical(r, canonicalChangesOrNull(r.Changes)))
+		outbox[i] = outboxRow{EventID: r.ID, TenantID: r.TenantID, Seq: r.Seq, CreatedAt: now}
+		head.LastSeq, head.LastHash = r.Seq, r.Hash
+	}
+	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
 		return err
 	}
-	if _, err := tx.NewInsert().Model(&outboxRow{EventID: r.ID, TenantID: r.TenantID, Seq: r.Seq, CreatedAt: now}).Exec(ctx); err != nil {
+	if _, err := tx.NewInsert().Model(&outbox).Exec(ctx); err != nil {
 		return err
 	}
-	head.LastSeq, head.LastHash = r.Seq, r.Hash
 	if _, err = tx.NewUpdate().Model(&head).WherePK().Exec(ctx); err != nil {
 		return err
 	}

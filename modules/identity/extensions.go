@@ -312,7 +312,7 @@ func (s *Service) SetUserExtension(ctx context.Context, tenantID string, def []b
 			if _, err := tx.NewUpdate().Model(&row).WherePK().Exec(ctx); err != nil {
 				return err
 			}
-			if err := rekeyValues(ctx, tx, tenantID, &prev, &x); err != nil {
+			if err := rekeyValues(ctx, tx, now, tenantID, &prev, &x); err != nil {
 				return err
 			}
 		}
@@ -330,16 +330,19 @@ func (s *Service) SetUserExtension(ctx context.Context, tenantID string, def []b
 	return x, nil
 }
 
-// rekeyValues brings stored values in line with a redeclared extension.
-func rekeyValues(ctx context.Context, tx bun.Tx, tenantID string, prev, next *UserExtension) error {
+// rekeyValues brings stored values in line with a redeclared extension. The users
+// whose values it deletes, or whose values are now returned differently, see their
+// resource change: they get a new version.
+func rekeyValues(ctx context.Context, tx bun.Tx, now time.Time, tenantID string, prev, next *UserExtension) error {
+	var gone, shown []string
 	for _, pa := range prev.Attributes {
 		na := next.Attribute(pa.Name)
-		q := tx.NewDelete().Model((*ExtValue)(nil)).Where("tenant_id = ? AND urn = ? AND attr = ?", tenantID, prev.URN, pa.Name)
 		if na == nil || na.Type != pa.Type || na.MultiValued != pa.MultiValued || na.Name != pa.Name {
-			if _, err := q.Exec(ctx); err != nil {
-				return err
-			}
+			gone = append(gone, pa.Name)
 			continue
+		}
+		if na.Returned != pa.Returned {
+			shown = append(shown, pa.Name)
 		}
 		if na.CaseExact == pa.CaseExact && na.Uniqueness == pa.Uniqueness {
 			continue
@@ -360,11 +363,22 @@ func rekeyValues(ctx context.Context, tx bun.Tx, tenantID string, prev, next *Us
 			return err
 		}
 	}
+	if changed := append(slices.Clip(gone), shown...); len(changed) > 0 {
+		holders := tx.NewSelect().Model((*ExtValue)(nil)).Column("user_id").
+			Where("tenant_id = ? AND urn = ? AND attr IN (?)", tenantID, prev.URN, bun.In(changed))
+		if err := touchUsers(ctx, tx, now, tenantID, holders); err != nil {
+			return err
+		}
+	}
+	if len(gone) > 0 {
+		_, err := tx.NewDelete().Model((*ExtValue)(nil)).Where("tenant_id = ? AND urn = ? AND attr IN (?)", tenantID, prev.URN, bun.In(gone)).Exec(ctx)
+		return err
+	}
 	return nil
 }
 
-// RemoveUserExtension removes a tenant's extension and every value of it. Audited as
-// scim_extension.changed.
+// RemoveUserExtension removes a tenant's extension and every value of it; the users who
+// had any get a new version. Audited as scim_extension.changed.
 func (s *Service) RemoveUserExtension(ctx context.Context, tenantID, urn string) error {
 	defer s.extGen.Add(1)
 	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
@@ -374,6 +388,10 @@ func (s *Service) RemoveUserExtension(ctx context.Context, tenantID, urn string)
 			return apperr.NotFound("no extension %q in this tenant", urn)
 		}
 		if err != nil {
+			return err
+		}
+		holders := tx.NewSelect().Model((*ExtValue)(nil)).Column("user_id").Where("tenant_id = ? AND urn = ?", tenantID, old.URN)
+		if err := touchUsers(ctx, tx, s.clock.Now(), tenantID, holders); err != nil {
 			return err
 		}
 		n, err := tx.NewDelete().Model((*ExtValue)(nil)).Where("tenant_id = ? AND urn = ?", tenantID, old.URN).Exec(ctx)

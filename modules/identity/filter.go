@@ -18,7 +18,7 @@ const (
 var userColumns = map[string]filtersql.Field{
 	"id":                   {Column: "u.id", CaseExact: true, NotNull: true},
 	"externalid":           {Column: "u.external_id", CaseExact: true},
-	"username":             {Column: "u.user_name_key", Folded: true, NotNull: true},
+	"username":             {Column: "u.user_name_key", Folded: true, NotNull: true, Unique: true},
 	"displayname":          {Column: "u.display_name"},
 	"name.formatted":       {Column: "u.name_formatted"},
 	"name.familyname":      {Column: "u.family_name"},

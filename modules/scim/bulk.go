@@ -24,10 +24,9 @@ const (
 	MaxBulkPayloadBytes = 1 << 20
 )
 
-// bulkBatchSize is how many consecutive creates share one transaction. Each create
-// still runs in its own savepoint; the batch only saves the commits. It is kept small
-// because a batch holds SQLite's write lock.
-const bulkBatchSize = 100
+// bulkBatchSize is how many consecutive user creates are written together (see
+// identity.CreateUsers): one statement per table for all of them.
+const bulkBatchSize = 250
 
 const (
 	bulkRequestURN  = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -56,9 +55,9 @@ type bulkResult struct {
 // bulk is POST /Bulk (RFC 7644 §3.7). The request is authenticated and decoded once.
 // Operations run in request order except that one referring to another's bulkId waits
 // until that one has run (a cycle or an unknown bulkId fails the operations involved,
-// never the request). Each operation goes through the same function as its
-// single-resource endpoint, with the same rules, audit events and deprovisioning, and is
-// atomic on its own; consecutive creates share a transaction per batch.
+// never the request). Each operation follows the same rules, audit events and
+// deprovisioning as its single-resource endpoint and succeeds or fails on its own;
+// consecutive user creates are written together (see createUsers).
 func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	body, err := decodeBody(r)
 	if err != nil {
@@ -325,75 +324,137 @@ func (b *bulkRun) readiness(op *bulkOp) (bool, error) {
 	return ready, nil
 }
 
-func (b *bulkRun) run() {
-	type taken struct {
-		i   int
-		err error
+// nextUserCreate takes the pending operation at the cursor when it is a POST /Users
+// ready to run, so that a batch of creates keeps the order operations run in.
+func (b *bulkRun) nextUserCreate() (int, bool) {
+	if b.cursor >= len(b.pending) {
+		return 0, false
 	}
-	var carry *taken
+	i := b.pending[b.cursor]
+	if op := b.ops[i]; op.err != nil || op.method != http.MethodPost || op.rt != resUser {
+		return 0, false
+	}
+	if ready, err := b.readiness(b.ops[i]); !ready || err != nil {
+		return 0, false
+	}
+	b.pending = slices.Delete(b.pending, b.cursor, b.cursor+1)
+	b.progressed = true
+	return i, true
+}
+
+func (b *bulkRun) run() {
 	for !b.done() {
-		var t taken
-		if carry != nil {
-			t, carry = *carry, nil
-		} else {
-			i, err, ok := b.next()
-			if !ok {
-				return
-			}
-			t = taken{i, err}
+		i, err, ok := b.next()
+		if !ok {
+			return
 		}
-		if t.err != nil || b.ops[t.i].method != http.MethodPost {
-			b.exec(t.i, t.err, b.h.identity, b.h.access)
+		if op := b.ops[i]; err == nil && op.method == http.MethodPost && op.rt == resUser {
+			batch := []int{i}
+			for len(batch) < bulkBatchSize {
+				j, ok := b.nextUserCreate()
+				if !ok {
+					break
+				}
+				batch = append(batch, j)
+			}
+			b.createUsers(batch)
 			continue
 		}
-		// A batch of consecutive creates in one transaction, each in its own savepoint.
-		var batch []int
-		err := b.h.access.RunInTx(b.ctx, func(ctx context.Context, ac *access.Service, ids *identity.Service) error {
-			i, err := t.i, t.err
-			for {
-				batch = append(batch, i)
-				b.exec(i, err, ids, ac)
-				if b.done() || len(batch) == bulkBatchSize {
-					return nil
-				}
-				var ok bool
-				if i, err, ok = b.next(); !ok {
-					return nil
-				}
-				if b.ops[i].method != http.MethodPost {
-					carry = &taken{i, err}
-					return nil
-				}
-			}
-		})
-		if err != nil {
-			// The commit failed: nothing of the batch was stored.
-			for _, i := range batch {
-				if s := b.results[i].Status; s == "" || s[0] != '2' {
-					continue
-				}
-				b.errors++
-				b.fail(i, err)
-				if op := b.ops[i]; op.method == http.MethodPost {
-					delete(b.created, op.bulkID)
-				}
-			}
-		}
+		b.exec(i, err)
 	}
 }
 
-// exec processes operation i: it fails with err when that is set, else it runs on ids
-// and ac (bound to a batch's transaction for creates).
-func (b *bulkRun) exec(i int, err error, ids *identity.Service, ac *access.Service) {
+// createUsers runs consecutive POST /Users operations with identity.CreateUsers: one
+// statement per table for all of them instead of several per user. Each keeps its own
+// status and error, in order, and failOnErrors stops at the same operation as one by
+// one: a body that cannot be read first writes the creates before it. If the batched
+// write meets a concurrent change, the creates run one by one.
+func (b *bulkRun) createUsers(batch []int) {
+	var run []int
+	var users []identity.User
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		maxFailures := 0
+		if b.failOn > 0 {
+			maxFailures = b.failOn - b.errors
+		}
+		created, err := b.h.identity.CreateUsers(b.ctx, b.tenant, users, maxFailures)
+		switch {
+		case errors.Is(err, identity.ErrBatchRaced):
+			for _, i := range run {
+				if b.done() {
+					break
+				}
+				b.exec(i, nil)
+			}
+		case err != nil:
+			for _, i := range run {
+				b.order = append(b.order, i)
+				b.errors++
+				b.fail(i, err)
+			}
+		default:
+			for k, c := range created {
+				i := run[k]
+				b.order = append(b.order, i)
+				if c.Err != nil {
+					b.errors++
+					b.fail(i, c.Err)
+					continue
+				}
+				b.succeed(i, http.StatusCreated, c.User.ID, c.User.Version)
+			}
+		}
+		run, users = nil, nil
+	}
+	for _, i := range batch {
+		if b.done() {
+			return
+		}
+		op := b.ops[i]
+		b.resolve(op)
+		u, err := b.h.userFrom(b.ctx, b.tenant, op.data)
+		if err != nil {
+			flush()
+			if b.done() {
+				return
+			}
+			b.order = append(b.order, i)
+			b.errors++
+			b.fail(i, err)
+			continue
+		}
+		run, users = append(run, i), append(users, u)
+	}
+	flush()
+}
+
+// exec processes operation i: it fails with err when that is set, else it runs.
+func (b *bulkRun) exec(i int, err error) {
 	op := b.ops[i]
 	b.order = append(b.order, i)
 	b.results[i] = bulkResult{Method: op.method, BulkID: op.bulkID}
 	if err == nil {
-		err = b.apply(op, ids, ac)
+		err = b.apply(op)
 	}
 	if err != nil {
 		b.errors++
 		b.fail(i, err)
+	}
+}
+
+// succeed records operation i's success on the resource id at version (0: none).
+func (b *bulkRun) succeed(i, status int, id string, version int64) {
+	op := b.ops[i]
+	res := bulkResult{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(status), Location: b.h.location(op.rt, id)}
+	if version != 0 {
+		res.Version = etag(version)
+	}
+	b.results[i] = res
+	if op.method == http.MethodPost {
+		b.created[op.bulkID] = id
 	}
 }
 
@@ -406,19 +467,25 @@ func (b *bulkRun) fail(i int, err error) {
 	b.results[i] = bulkResult{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(status), Response: body}
 }
 
-// apply resolves op's references and runs it through the single-resource endpoint's
-// function, recording its result.
-func (b *bulkRun) apply(op *bulkOp, ids *identity.Service, ac *access.Service) error {
-	resolve := func(s string) string {
-		if ref, ok := strings.CutPrefix(s, bulkIDPrefix); ok && b.created[ref] != "" {
-			return b.created[ref]
+// resolve replaces the bulkId references of op (in its path's id and its data) by the
+// ids of the resources created.
+func (b *bulkRun) resolve(op *bulkOp) {
+	ref := func(s string) string {
+		if r, ok := strings.CutPrefix(s, bulkIDPrefix); ok && b.created[r] != "" {
+			return b.created[r]
 		}
 		return s
 	}
-	id := resolve(op.id)
+	op.id = ref(op.id)
 	if op.data != nil {
-		walkStrings(op.data, resolve)
+		walkStrings(op.data, ref)
 	}
+}
+
+// apply resolves op's references and runs it as its single-resource endpoint does.
+func (b *bulkRun) apply(op *bulkOp) error {
+	b.resolve(op)
+	id := op.id
 	if op.rt == resGroup {
 		if err := groupsAllowed(b.ctx); err != nil {
 			return err
@@ -440,7 +507,7 @@ func (b *bulkRun) apply(op *bulkOp, ids *identity.Service, ac *access.Service) e
 	switch op.rt + " " + op.method {
 	case resUser + " POST":
 		var u identity.User
-		u, err = b.h.createUserFrom(ctx, ids, b.tenant, op.data)
+		u, err = b.h.createUserFrom(ctx, b.tenant, op.data)
 		id, version, status = u.ID, u.Version, http.StatusCreated
 	case resUser + " PUT":
 		var u identity.User
@@ -451,11 +518,11 @@ func (b *bulkRun) apply(op *bulkOp, ids *identity.Service, ac *access.Service) e
 		u, err = b.h.patchUserWith(ctx, b.tenant, id, ifVersion, patchOps)
 		version = u.Version
 	case resUser + " DELETE":
-		err = b.h.identity.DeleteUser(ctx, b.tenant, id, ifVersion)
+		err = b.h.access.DeleteUser(ctx, b.tenant, id, ifVersion)
 		status = http.StatusNoContent
 	case resGroup + " POST":
 		var g access.Group
-		g, err = b.h.createGroupFrom(ctx, ac, b.tenant, op.data)
+		g, err = b.h.createGroupFrom(ctx, b.tenant, op.data)
 		id, version, status = g.ID, g.Version, http.StatusCreated
 	case resGroup + " PUT":
 		var g access.Group
@@ -472,13 +539,6 @@ func (b *bulkRun) apply(op *bulkOp, ids *identity.Service, ac *access.Service) e
 	if err != nil {
 		return err
 	}
-	res := &b.results[b.order[len(b.order)-1]]
-	res.Status, res.Location = strconv.Itoa(status), b.h.location(op.rt, id)
-	if version != 0 {
-		res.Version = etag(version)
-	}
-	if op.method == http.MethodPost {
-		b.created[op.bulkID] = id
-	}
+	b.succeed(b.order[len(b.order)-1], status, id, version)
 	return nil
 }

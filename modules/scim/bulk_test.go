@@ -3,6 +3,7 @@ package scim_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -163,9 +164,10 @@ func TestBulkUpdatesAndErrors(t *testing.T) {
 		u2 := e.do("POST", "/Users", user("u2@acme.com")).must(t, 201)
 		gid := e.do("POST", "/Groups", group("G", u1.str("id"))).must(t, 201).str("id")
 		id1, id2 := u1.str("id"), u2.str("id")
+		v1 := e.etag("/Users/" + id1) // joining G gave u1 a new version
 
 		r := e.do("POST", "/Bulk", bulkReq(0,
-			map[string]any{"method": "patch", "path": "/Users/" + id1, "version": u1.str("meta.version"),
+			map[string]any{"method": "patch", "path": "/Users/" + id1, "version": v1,
 				"data": patchOp(op("replace", "title", "Boss"))},
 			bulkOp("PATCH", "/Users/"+id2, "", patchOp(op("replace", "active", "bogus"))), // bad, in the middle
 			map[string]any{"method": "PUT", "path": "/Users/" + id2, "version": `W/"999"`, "data": user("u2@acme.com")},
@@ -193,7 +195,7 @@ func TestBulkUpdatesAndErrors(t *testing.T) {
 		opStatus(t, ops[8], "400", "invalidValue")
 		opStatus(t, ops[9], "400", "invalidValue")
 		opStatus(t, ops[10], "201", "")
-		if ops[0]["method"] != "PATCH" || ops[0]["version"] == u1.str("meta.version") {
+		if ops[0]["method"] != "PATCH" || ops[0]["version"] == v1 {
 			t.Fatalf("PATCH result %v", ops[0])
 		}
 		e.do("GET", "/Users/"+id1, nil).scimError(t, 404, "")
@@ -230,6 +232,53 @@ func TestBulkUpdatesAndErrors(t *testing.T) {
 		)))
 		if len(ops) != 3 || ops[1]["status"] != "201" || ops[2]["status"] != "404" {
 			t.Fatalf("failOnErrors=2: %v", ops)
+		}
+	})
+}
+
+// TestBulkForwardReferenceWithFailOnErrors: in one request a group names by bulkId a
+// user created after it and another operation fails. With failOnErrors 1 the failure
+// stops the request before the waiting group runs: it is neither created nor reported,
+// and nothing after the failure runs. With failOnErrors 2 the request goes on and the
+// group is created with the user it named.
+func TestBulkForwardReferenceWithFailOnErrors(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		e.do("POST", "/Users", user("taken@acme.com")).must(t, 201)
+		request := func(failOnErrors int, suffix string) []map[string]any {
+			return bulkResults(t, e.do("POST", "/Bulk", bulkReq(failOnErrors,
+				bulkOp("POST", "/Groups", "team", group("Team "+suffix, "bulkId:ada")),
+				bulkOp("POST", "/Users", "ada", user("ada-"+suffix+"@acme.com")),
+				bulkOp("POST", "/Users", "dup", user("TAKEN@acme.com")),
+				bulkOp("POST", "/Users", "cy", user("cy-"+suffix+"@acme.com")),
+			)))
+		}
+		exists := func(path, filter string) bool {
+			t.Helper()
+			return e.do("GET", path+"?filter="+url.QueryEscape(filter), nil).must(t, 200).num("totalResults") == 1
+		}
+
+		ops := request(1, "1")
+		if len(ops) != 2 || ops[0]["bulkId"] != "ada" || ops[1]["bulkId"] != "dup" {
+			t.Fatalf("failOnErrors 1: want ada then dup: %v", ops)
+		}
+		opStatus(t, ops[0], "201", "")
+		opStatus(t, ops[1], "409", "uniqueness")
+		if !exists("/Users", `userName eq "ada-1@acme.com"`) || exists("/Users", `userName eq "cy-1@acme.com"`) || exists("/Groups", `displayName eq "Team 1"`) {
+			t.Fatal("failOnErrors 1: want ada created, and neither cy nor the waiting group")
+		}
+
+		ops = request(2, "2")
+		if len(ops) != 4 || ops[3]["bulkId"] != "team" {
+			t.Fatalf("failOnErrors 2: want every operation, the group last: %v", ops)
+		}
+		opStatus(t, ops[2], "201", "")
+		opStatus(t, ops[3], "201", "")
+		loc := ops[3]["location"].(string)
+		g := e.do("GET", loc[strings.Index(loc, "/Groups/"):], nil).must(t, 200)
+		ada := ops[0]["location"].(string)
+		if m := memberValues(g); len(m) != 1 || !strings.HasSuffix(ada, "/Users/"+m[0]) {
+			t.Fatalf("group members %v, want ada (%s)", m, ada)
 		}
 	})
 }

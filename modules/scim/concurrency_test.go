@@ -2,6 +2,8 @@ package scim_test
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -37,8 +39,35 @@ func TestConcurrentPatches(t *testing.T) {
 			t.Fatalf("version %s after 20 changes", g.str("meta.version"))
 		}
 
+		// Concurrent user PATCHes without If-Match: each adds its own email and none is lost.
+		uid := users[1]
+		before := e.do("GET", "/Users/"+uid, nil).must(t, 200)
+		const writers = 10
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.do("PATCH", "/Users/"+uid, patchOp(op("add", "emails", []any{map[string]any{"value": fmt.Sprintf("w%d@acme.com", i), "type": "other"}}))).must(t, 200)
+			}()
+		}
+		wg.Wait()
+		after := e.do("GET", "/Users/"+uid, nil).must(t, 200)
+		emails, _ := after.Body["emails"].([]any)
+		seen := map[string]bool{}
+		for _, m := range emails {
+			seen[get(m, "value").(string)] = true
+		}
+		for i := range writers {
+			if !seen[fmt.Sprintf("w%d@acme.com", i)] {
+				t.Fatalf("email of writer %d lost: %s", i, after.Raw)
+			}
+		}
+		if len(emails) != 1+writers || versionOf(after) != versionOf(before)+writers {
+			t.Fatalf("%d emails, version %s after %d concurrent adds to version %s", len(emails), after.str("meta.version"), writers, before.str("meta.version"))
+		}
+
 		// Two writers holding the same version: one 200, one 412.
-		uid := users[0]
+		uid = users[0]
 		tag := e.do("GET", "/Users/"+uid, nil).must(t, 200).Header.Get("ETag")
 		codes := make(chan int, 2)
 		for _, title := range []string{"A", "B"} {
@@ -58,4 +87,10 @@ func TestConcurrentPatches(t *testing.T) {
 			t.Fatalf("statuses %v, want one 200 and one 412", got)
 		}
 	})
+}
+
+// versionOf reads the number in a W/"n" meta.version.
+func versionOf(r resp) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(r.str("meta.version"), `W/"`), `"`))
+	return n
 }

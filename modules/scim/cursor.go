@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
@@ -12,15 +13,17 @@ import (
 )
 
 // Cursor paging (RFC 9865). A cursor is base64url JSON of the last row's position in the
-// listing's order (its sort value and id) and a digest binding it to the tenant, the
-// resource type, the filter and the sort. It holds no state on the server, so it never
-// expires (cursorTimeout 0), and the next page is a keyset seek, never an OFFSET. A
+// listing's order (its sort value and id), the totalResults counted for the first page
+// (reported again by the later pages, which do not count), and a digest binding it to
+// the tenant, the resource type, the filter and the sort. It holds no state on the server, so it never
+// expires (no cursorTimeout is advertised), and the next page is a keyset seek, never an OFFSET. A
 // cursor from another tenant or listing, or one altered, is refused with invalidCursor;
 // forging one that fits is possible but only ever seeks within the caller's own tenant.
 
 type cursorBody struct {
 	Value *string `json:"v,omitempty"`
 	ID    string  `json:"i"`
+	Total int     `json:"t"` // totalResults as counted for the first page
 	Bind  string  `json:"b"`
 }
 
@@ -36,7 +39,7 @@ func cursorBinding(tenantID, resourceType string, q listQuery) string {
 }
 
 func encodeCursor(p *filtersql.Position, bind string) string {
-	b, _ := json.Marshal(cursorBody{Value: p.Value, ID: p.ID, Bind: bind})
+	b, _ := json.Marshal(cursorBody{Value: p.Value, ID: p.ID, Total: p.Total, Bind: bind})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -53,8 +56,11 @@ func decodeCursor(cursor, bind string) (*filtersql.Position, error) {
 	var c cursorBody
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || c.ID == "" || c.Bind != bind {
+	if err := dec.Decode(&c); err != nil || c.ID == "" || c.Total < 0 || c.Bind != bind {
 		return nil, bad
 	}
-	return &filtersql.Position{Value: c.Value, ID: c.ID}, nil
+	if _, err := dec.Token(); err != io.EOF { // anything after the object: altered
+		return nil, bad
+	}
+	return &filtersql.Position{Value: c.Value, ID: c.ID, Total: c.Total}, nil
 }

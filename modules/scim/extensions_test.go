@@ -135,6 +135,21 @@ func TestTenantExtensionSchemas(t *testing.T) {
 		e.do("PATCH", "/Users/"+id, patchOp(op("replace", acmeURN+":isContractor", "maybe"))).scimError(t, 400, "invalidValue")
 		e.do("PATCH", "/Users/"+id, patchOp(op("remove", acmeURN+":costCenterCode", nil))).scimError(t, 400, "invalidValue")
 		e.do("PATCH", "/Users/"+bob.str("id"), patchOp(op("replace", acmeURN+":badge", "B-1"))).scimError(t, 409, "uniqueness")
+		// An undeclared attribute is invalidValue naming it, whichever way PATCH sends it
+		// (as POST and PUT answer it).
+		for name, o := range map[string]map[string]any{
+			"path":               op("replace", acmeURN+":shoeSize", 44),
+			"remove path":        op("remove", acmeURN+":shoeSize", nil),
+			"no path, URN key":   op("add", "", map[string]any{acmeURN: map[string]any{"shoeSize": 44}}),
+			"no path, attr key":  op("replace", "", map[string]any{acmeURN + ":shoeSize": 44}),
+			"undeclared URN":     op("add", "urn:ietf:params:scim:schemas:extension:other:2.0:User:shoeSize", 44),
+			"undeclared URN key": op("add", "", map[string]any{"urn:ietf:params:scim:schemas:extension:other:2.0:User": map[string]any{"shoeSize": 44}}),
+		} {
+			r := e.do("PATCH", "/Users/"+id, patchOp(o)).scimError(t, 400, "invalidValue")
+			if !strings.Contains(r.Raw, "shoeSize") && !strings.Contains(r.Raw, "extension:other:2.0:User") {
+				t.Errorf("PATCH by %s: the error does not name the attribute: %s", name, r.Raw)
+			}
+		}
 
 		// PUT: hrId kept (immutable, same value), a different one refused.
 		put := user("ada@acme.com", acmeURN, map[string]any{"costCenterCode": 300, "hrId": "H1", "isContractor": true})
@@ -201,7 +216,7 @@ func TestTenantExtensionSchemas(t *testing.T) {
 		if s := e.do("GET", "/Schemas", nil).must(t, 200); s.num("totalResults") != 3 {
 			t.Fatalf("Schemas after removal: %s", s.Raw)
 		}
-		e.do("PATCH", "/Users/"+id, patchOp(op("replace", acmeURN+":costCenterCode", 1))).must(t, 400)
+		e.do("PATCH", "/Users/"+id, patchOp(op("replace", acmeURN+":costCenterCode", 1))).scimError(t, 400, "invalidValue")
 	})
 }
 

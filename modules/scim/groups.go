@@ -98,7 +98,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	g, err := h.createGroupFrom(r.Context(), h.access, tenantID(r), raw)
+	g, err := h.createGroupFrom(r.Context(), tenantID(r), raw)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -107,13 +107,12 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 // createGroupFrom creates a group from a decoded body; POST /Groups and Bulk share it.
-// ac is the access service to use (Bulk passes one bound to its batch's transaction).
-func (h *Handler) createGroupFrom(ctx context.Context, ac *access.Service, tenantID string, raw map[string]any) (access.Group, error) {
+func (h *Handler) createGroupFrom(ctx context.Context, tenantID string, raw map[string]any) (access.Group, error) {
 	res, ids, err := h.groupFrom(raw, "")
 	if err != nil {
 		return access.Group{}, err
 	}
-	return ac.CreateGroup(ctx, tenantID, access.Group{
+	return h.access.CreateGroup(ctx, tenantID, access.Group{
 		DisplayName: str(res, "displayName"), ExternalID: str(res, "externalId")}, ids)
 }
 

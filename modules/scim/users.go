@@ -201,7 +201,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	created, err := h.createUserFrom(r.Context(), h.identity, tenantID(r), raw)
+	created, err := h.createUserFrom(r.Context(), tenantID(r), raw)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -209,9 +209,17 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 	h.writeUser(w, r, http.StatusCreated, created)
 }
 
-// createUserFrom creates a user from a decoded body; POST /Users and Bulk share it. ids
-// is the identity service to use (Bulk passes one bound to its batch's transaction).
-func (h *Handler) createUserFrom(ctx context.Context, ids *identity.Service, tenantID string, raw map[string]any) (identity.User, error) {
+// createUserFrom creates a user from a decoded body; POST /Users and Bulk share it.
+func (h *Handler) createUserFrom(ctx context.Context, tenantID string, raw map[string]any) (identity.User, error) {
+	u, err := h.userFrom(ctx, tenantID, raw)
+	if err != nil {
+		return identity.User{}, err
+	}
+	return h.identity.CreateUser(ctx, tenantID, u)
+}
+
+// userFrom reads a decoded POST /Users body into the user to create.
+func (h *Handler) userFrom(ctx context.Context, tenantID string, raw map[string]any) (identity.User, error) {
 	reg, err := h.userRegistry(ctx, tenantID)
 	if err != nil {
 		return identity.User{}, err
@@ -225,7 +233,7 @@ func (h *Handler) createUserFrom(ctx context.Context, ids *identity.Service, ten
 		return identity.User{}, err
 	}
 	u.Source = identity.SourceSCIM
-	return ids.CreateUser(ctx, tenantID, u)
+	return u, nil
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
@@ -307,7 +315,7 @@ func (h *Handler) patchUserWith(ctx context.Context, tenantID, id string, ifVers
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := h.identity.DeleteUser(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r)); err != nil {
+	if err := h.access.DeleteUser(r.Context(), tenantID(r), r.PathValue("id"), ifMatchVersion(r)); err != nil {
 		h.writeError(w, r, err)
 		return
 	}

@@ -41,8 +41,11 @@ type Field struct {
 	CaseExact bool
 	// Folded says Column already holds lower-cased text (an indexed "_key" column).
 	Folded bool
-	// NotNull says the column is never NULL (lets a keyset seek stay an index range).
+	// NotNull says the column is never NULL (a keyset seek then reads one index range).
 	NotNull bool
+	// Unique says no two of the tenant's rows share a value (with NotNull, a listing
+	// sorts by the column alone, as its unique index is ordered).
+	Unique bool
 }
 
 // Multi describes a multi-valued attribute kept in a child table, one row per value.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -23,14 +24,15 @@ type ListSpec struct {
 	Filter       filter.Expr // nil: everything
 	Schema       Schema
 	// OrderBy is the field to sort by first (its Column an SQL expression, its Kind the
-	// type of its values, NotNull when it can never be NULL); a zero Field sorts by
-	// creation order (ids are ULIDs).
+	// type of its values, NotNull when it can never be NULL, Unique when no two rows
+	// share a value); a zero Field sorts by creation order (ids are ULIDs).
 	OrderBy    Field
 	Descending bool
 	// After, when set, pages by keyset: the page starts after this position in the
 	// listing's order and Offset is ignored. A zero Position starts at the beginning.
 	// The seek is a WHERE on (sort value, id), never an OFFSET, so a deep page costs
-	// what the first does.
+	// what the first does when an index on (tenant, sort column, id) serves the order
+	// (see segments).
 	After  *Position
 	Offset int
 	Limit  int // 0 counts only
@@ -41,6 +43,10 @@ type ListSpec struct {
 type Position struct {
 	Value *string
 	ID    string
+	// Total is the number of matching rows counted for the listing's first page. Later
+	// pages report it instead of counting again, which would cost a pass over every
+	// matching row on each page (RFC 9865 lets totalResults be an estimate there).
+	Total int
 }
 
 // Result is what List found.
@@ -63,8 +69,21 @@ func (s ListSpec) order() (string, string) {
 	return " ASC", " ASC NULLS LAST"
 }
 
+// orderBy is the ORDER BY of the whole listing: the sort field, then the id, which a
+// unique sort field makes redundant (left out so its unique index serves the order).
+func (s ListSpec) orderBy() []string {
+	idDir, sortDir := s.order()
+	switch {
+	case s.OrderBy.Column == "":
+		return []string{s.IDColumn + idDir}
+	case s.OrderBy.Unique && s.OrderBy.NotNull:
+		return []string{s.OrderBy.Column + sortDir}
+	}
+	return []string{s.OrderBy.Column + sortDir, s.IDColumn + idDir}
+}
+
 // List counts the resources matching spec and scans one page of them into dest (a
-// pointer to a slice of Bun models). Both queries filter in SQL; the page is ordered by
+// pointer to a slice of Bun models). Every query filters in SQL; the page is ordered by
 // OrderBy and then the id, so pages never repeat or skip a row.
 func List(ctx context.Context, idb bun.IDB, spec ListSpec, dest any) (Result, error) {
 	where := func(q *bun.SelectQuery) (*bun.SelectQuery, error) {
@@ -78,14 +97,6 @@ func List(ctx context.Context, idb bun.IDB, spec ListSpec, dest any) (Result, er
 		}
 		return q, nil
 	}
-	var seek string
-	var seekArgs []any
-	if spec.After != nil && spec.After.ID != "" {
-		var err error
-		if seek, seekArgs, err = spec.seek(*spec.After); err != nil {
-			return Result{}, err
-		}
-	}
 	count := func() (Result, error) {
 		countQ, err := where(idb.NewSelect().TableExpr(spec.Table))
 		if err != nil {
@@ -94,16 +105,17 @@ func List(ctx context.Context, idb bun.IDB, spec ListSpec, dest any) (Result, er
 		n, err := countQ.Count(ctx)
 		return Result{Total: int(n)}, err
 	}
+	if spec.After != nil {
+		return spec.keyset(ctx, idb, dest, where, count)
+	}
 	sel, err := where(idb.NewSelect().Model(dest))
 	if err != nil {
 		return Result{}, err
 	}
-	idDir, sortDir := spec.order()
-	if spec.OrderBy.Column != "" {
-		sel = sel.OrderExpr(spec.OrderBy.Column + sortDir)
+	for _, o := range spec.orderBy() {
+		sel = sel.OrderExpr(o)
 	}
-	sel = sel.OrderExpr(spec.IDColumn + idDir)
-	if spec.After == nil && spec.Offset == 0 && spec.Limit > 0 {
+	if spec.Offset == 0 && spec.Limit > 0 {
 		// A first page shorter than the limit is the whole result: its length is the
 		// total, and the count query (which grows with the tenant) is not needed. This
 		// is every "userName eq" lookup an IdP makes.
@@ -116,61 +128,143 @@ func List(ctx context.Context, idb bun.IDB, spec ListSpec, dest any) (Result, er
 		return count()
 	}
 	res, err := count()
-	if err != nil || spec.Limit == 0 || (spec.After == nil && spec.Offset >= res.Total) {
+	if err != nil || spec.Limit == 0 || spec.Offset >= res.Total {
 		return res, err
 	}
-	if spec.After == nil {
-		return res, sel.Offset(int64(spec.Offset)).Limit(int64(spec.Limit)).Scan(ctx)
-	}
-	if seek != "" {
-		sel = sel.Where(seek, seekArgs...)
-	}
-	if err := sel.Limit(int64(spec.Limit + 1)).Scan(ctx); err != nil {
-		return res, err
-	}
-	rows := reflect.ValueOf(dest).Elem()
-	if rows.Len() <= spec.Limit {
-		return res, nil
-	}
-	rows.SetLen(spec.Limit)
-	res.Next, err = spec.position(ctx, idb, rows.Index(spec.Limit-1))
-	return res, err
+	return res, sel.Offset(int64(spec.Offset)).Limit(int64(spec.Limit)).Scan(ctx)
 }
 
-// seek returns the condition "after p" in the listing's order.
-func (s ListSpec) seek(p Position) (string, []any, error) {
+// keyset reads the page after spec.After. The first page counts the matches (unless it
+// holds them all); later pages carry that count in their position and never count.
+func (s ListSpec) keyset(ctx context.Context, idb bun.IDB, dest any,
+	where func(*bun.SelectQuery) (*bun.SelectQuery, error), count func() (Result, error)) (Result, error) {
+	first := s.After.ID == ""
+	res := Result{Total: s.After.Total}
+	if s.Limit == 0 {
+		if first {
+			return count()
+		}
+		return res, nil
+	}
+	segs, err := s.segments(*s.After)
+	if err != nil {
+		return Result{}, err
+	}
+	rows := reflect.ValueOf(dest).Elem()
+	rows.SetLen(0)
+	want := s.Limit + 1 // one more than the page says whether another follows
+	for _, sg := range segs {
+		part := reflect.New(rows.Type())
+		q, err := where(idb.NewSelect().Model(part.Interface()))
+		if err != nil {
+			return Result{}, err
+		}
+		if sg.cond != "" {
+			q = q.Where(sg.cond, sg.args...)
+		}
+		for _, o := range sg.order {
+			q = q.OrderExpr(o)
+		}
+		if err := q.Limit(int64(want - rows.Len())).Scan(ctx); err != nil {
+			return Result{}, err
+		}
+		rows.Set(reflect.AppendSlice(rows, part.Elem()))
+		if rows.Len() == want {
+			break
+		}
+	}
+	if first {
+		if rows.Len() < want {
+			res.Total = rows.Len()
+		} else if res, err = count(); err != nil {
+			return Result{}, err
+		}
+	}
+	if rows.Len() <= s.Limit {
+		return res, nil
+	}
+	rows.SetLen(s.Limit)
+	if res.Next, err = s.position(ctx, idb, rows.Index(s.Limit-1)); err != nil {
+		return Result{}, err
+	}
+	res.Next.Total = res.Total
+	return res, nil
+}
+
+// segment is one part of a listing read by keyset: a condition and its order.
+type segment struct {
+	cond  string
+	args  []any
+	order []string
+}
+
+// segments returns the queries that read the listing after p, in order. A nullable
+// sort field is read in two parts, its values and then (ascending; before them
+// descending) the rows without one, so each part is a range of an index on (tenant,
+// column, id) where one exists: a single condition "after p, or NULL" would make the
+// database walk the listing from its start.
+func (s ListSpec) segments(p Position) ([]segment, error) {
+	bad := apperr.Invalid("the cursor does not belong to this listing").WithCode(InvalidCursor)
 	cmp := " > "
 	if s.Descending {
 		cmp = " < "
 	}
-	col, id := s.OrderBy.Column, s.IDColumn
-	if col == "" {
-		if p.Value != nil {
-			return "", nil, apperr.Invalid("the cursor does not belong to this listing").WithCode(InvalidCursor)
+	col, id, seeking := s.OrderBy.Column, s.IDColumn, p.ID != ""
+	if col == "" || s.OrderBy.Unique && s.OrderBy.NotNull {
+		if seeking && (col == "") != (p.Value == nil) {
+			return nil, bad
 		}
-		return id + cmp + "?", []any{p.ID}, nil
-	}
-	if p.Value == nil {
-		if s.OrderBy.NotNull {
-			return "", nil, apperr.Invalid("the cursor does not belong to this listing").WithCode(InvalidCursor)
+		sg := segment{order: s.orderBy()}
+		switch {
+		case seeking && col == "":
+			sg.cond, sg.args = id+cmp+"?", []any{p.ID}
+		case seeking:
+			v, err := s.OrderBy.parse(*p.Value)
+			if err != nil {
+				return nil, err
+			}
+			sg.cond, sg.args = col+cmp+"?", []any{v}
 		}
-		// After a NULL: the remaining NULLs by id; descending, every non-NULL follows.
-		if s.Descending {
-			return "((" + col + " IS NULL AND " + id + " < ?) OR " + col + " IS NOT NULL)", []any{p.ID}, nil
+		return []segment{sg}, nil
+	}
+	values := segment{order: s.orderBy()}
+	var conds []string
+	if !s.OrderBy.NotNull {
+		conds = append(conds, col+" IS NOT NULL")
+	}
+	if p.Value != nil {
+		v, err := s.OrderBy.parse(*p.Value)
+		if err != nil {
+			return nil, err
 		}
-		return "(" + col + " IS NULL AND " + id + " > ?)", []any{p.ID}, nil
+		// A row-value comparison, which both planners turn into an index range.
+		conds = append(conds, "("+col+", "+id+")"+cmp+"(?, ?)")
+		values.args = []any{v, p.ID}
 	}
-	v, err := s.OrderBy.parse(*p.Value)
-	if err != nil {
-		return "", nil, err
+	values.cond = strings.Join(conds, " AND ")
+	if s.OrderBy.NotNull {
+		if seeking && p.Value == nil {
+			return nil, bad
+		}
+		return []segment{values}, nil
 	}
-	// A row-value comparison, which both planners turn into an index range when the
-	// sort column is indexed.
-	cond := "(" + col + ", " + id + ")" + cmp + "(?, ?)"
-	if !s.OrderBy.NotNull && !s.Descending {
-		cond = "(" + cond + " OR " + col + " IS NULL)"
+	// Ordered like the values (all NULL, so by id) to match the index's order.
+	nulls := segment{cond: col + " IS NULL", order: s.orderBy()}
+	inNulls := seeking && p.Value == nil
+	if inNulls {
+		nulls.cond += " AND " + id + cmp + "?"
+		nulls.args = []any{p.ID}
 	}
-	return cond, []any{v, p.ID}, nil
+	// Unassigned values sort last ascending and first descending (RFC 7644 §3.4.2.3).
+	switch {
+	case s.Descending && p.Value != nil:
+		return []segment{values}, nil
+	case s.Descending:
+		return []segment{nulls, values}, nil
+	case inNulls:
+		return []segment{nulls}, nil
+	}
+	return []segment{values, nulls}, nil
 }
 
 // position reads the sort value of one scanned row, by its primary key.

@@ -142,7 +142,7 @@ func (a *applier) apply(op Operation) error {
 		// RFC 7644 §3.5.2.1 and §3.5.2.3: add and replace carry a value.
 		return a.fail(InvalidValue, "value is required for %s", a.verb)
 	}
-	t, err := a.resolve(op.Path, p)
+	t, err := a.resolve(op.Path, p, false)
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func (a *applier) applyKey(key string, v any, urn string) error {
 		}
 		p.Attr.URN = urn
 	}
-	t, err := a.resolve(key, p)
+	t, err := a.resolve(key, p, true)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package patch
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/modules/platform/filter"
 	"github.com/gatehouse-dev/gatehouse/modules/scim/internal/schema"
@@ -25,8 +26,17 @@ func (t *target) subPath() string { return t.attr.Name + "." + t.sub.Name }
 // resolve checks a parsed path against the schema: the attribute must
 // exist, a filter needs a complex multi-valued attribute and may only
 // name its sub-attributes, and the sub-attribute after "]." must exist.
-// All failures are invalidPath (RFC 7644 §3.5.2).
-func (a *applier) resolve(text string, p filter.Path) (*target, error) {
+// inValue says the path is a key of a path-less value rather than the
+// operation's "path".
+//
+// Failures are invalidPath ("the path attribute was invalid or malformed",
+// RFC 7644 §3.12), except an attribute that no schema defines where it is
+// data: any key of a value, or a path into an extension schema (declared or
+// not). That is invalidValue naming the attribute (the value "was not
+// compatible with the resource schema"), exactly as POST and PUT answer the
+// same data: undeclared extension attributes are refused alike however the
+// client sends them. A path naming no core attribute stays invalidPath.
+func (a *applier) resolve(text string, p filter.Path, inValue bool) (*target, error) {
 	// "urn:...:enterprise:2.0:User" parses as URN "urn:...:2.0" plus the
 	// attribute "User" (the parser splits at the last colon); if the whole
 	// is one of our schemas, the path means that schema's object.
@@ -37,6 +47,9 @@ func (a *applier) resolve(text string, p filter.Path) (*target, error) {
 	}
 	r, err := a.reg.Resolve(a.rt.Name, schema.Path{URN: p.Attr.URN, Name: p.Attr.Name, Sub: p.Attr.Sub})
 	if err != nil {
+		if errors.Is(err, schema.ErrUnknownAttribute) && (inValue || extensionURN(p.Attr.URN)) {
+			return nil, a.fail(InvalidValue, "%v", err)
+		}
 		if errors.Is(err, schema.ErrUnknownAttribute) || errors.Is(err, schema.ErrAmbiguousAttribute) {
 			return nil, a.fail(InvalidPath, "%v", err)
 		}
@@ -65,6 +78,12 @@ func (a *applier) resolve(text string, p filter.Path) (*target, error) {
 		}
 	}
 	return t, nil
+}
+
+// extensionURN reports a URN in the namespace of extension schemas (RFC 7643
+// §3.3, §10.2.2), whether or not this server knows it.
+func extensionURN(urn string) bool {
+	return strings.HasPrefix(strings.ToLower(urn), "urn:ietf:params:scim:schemas:extension:")
 }
 
 // container returns the map holding t's attribute: the resource, or its

@@ -160,14 +160,19 @@ func ServiceProviderConfig(baseURL string, c SPConfig) map[string]any {
 		m["documentationUri"] = c.DocumentationURI
 	}
 	if p := c.Pagination; p != nil {
-		m["pagination"] = map[string]any{
+		pm := map[string]any{
 			"cursor":                  p.Cursor,
 			"index":                   p.Index,
 			"defaultPaginationMethod": p.DefaultMethod,
 			"defaultPageSize":         p.DefaultPageSize,
 			"maxPageSize":             p.MaxPageSize,
-			"cursorTimeout":           p.CursorTimeout,
 		}
+		// RFC 9865 §4: a positive integer, OPTIONAL; a server whose cursors never
+		// expire has no value to give.
+		if p.CursorTimeout > 0 {
+			pm["cursorTimeout"] = p.CursorTimeout
+		}
+		m["pagination"] = pm
 	}
 	return m
 }
@@ -178,7 +183,7 @@ type PaginationConfig struct {
 	DefaultMethod   string // "cursor" or "index"
 	DefaultPageSize int
 	MaxPageSize     int
-	CursorTimeout   int // seconds a cursor stays valid; 0: no timeout
+	CursorTimeout   int // seconds a cursor stays valid; 0: no timeout, and none advertised
 }
 
 func trimBase(baseURL string) string { return strings.TrimRight(baseURL, "/") }
