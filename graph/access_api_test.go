@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -273,6 +274,53 @@ func TestProvisioningModes(t *testing.T) {
 		plain := a.newOrg("plainco", tenancy.ProvisioningManual)
 		if r := a.gql(plain.tokens["admin"], `{ groups { nodes { id } } }`, nil); r.code() != "FEATURE_NOT_IN_PLAN" {
 			t.Fatalf("groups without the feature: %+v", r.Errors)
+		}
+	})
+}
+
+// A space the viewer cannot open by id does not show through any other path either:
+// not through a colleague's effectiveSpaces, a group's spaceGrants, a grant's space or
+// node(id) — neither its name nor its grants.
+func TestSpaceVisibility(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
+		ctx := context.Background()
+		op := access.OperatorViewer(o.tenant.ID)
+		team, err := a.access.CreateGroupAs(ctx, op, "Board", []string{o.ids["admin"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared, _ := a.access.CreateSpace(ctx, op, "Handbook", "for everyone")
+		secret, _ := a.access.CreateSpace(ctx, op, "Acquisition", "top secret")
+		for _, g := range []struct {
+			space, typ, id string
+		}{{shared.ID, "user", o.ids["member"]}, {shared.ID, "user", o.ids["admin"]}, {secret.ID, "user", o.ids["admin"]}, {secret.ID, "group", team.ID}} {
+			if _, err := a.access.GrantAccess(ctx, op, g.space, g.typ, g.id, access.SpaceEditor); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q := `query($g: ID!, $s: ID!) {
+			users(first: 100) { nodes { userName effectiveSpaces { space { name description grants { role space { name } } } } } }
+			group(id: $g) { spaceGrants { space { name } } }
+			space(id: $s) { name }
+			node(id: $s) { id }
+			spaces { nodes { name grants { principal { ... on User { userName } } space { name } } } }
+		}`
+		vars := map[string]any{"g": gid("Group", team.ID), "s": gid("Space", secret.ID)}
+		for _, who := range []string{"member", "manage_spaces"} {
+			r := a.gql(o.tokens[who], q, vars)
+			if len(r.Errors) > 0 {
+				t.Fatalf("%s: %+v", who, r.Errors)
+			}
+			body, _ := json.Marshal(r.Data)
+			seesSecret := strings.Contains(string(body), "Acquisition") || strings.Contains(string(body), "top secret")
+			if want := who == "manage_spaces"; seesSecret != want {
+				t.Errorf("%s sees the secret space: %v, want %v: %s", who, seesSecret, want, body)
+			}
+			if !strings.Contains(string(body), "Handbook") {
+				t.Errorf("%s does not see the shared space: %s", who, body)
+			}
 		}
 	})
 }

@@ -17,7 +17,7 @@ import (
 // tenant's provisioning mode: in scim mode the IdP owns everyone and the app changes
 // nothing; in mixed mode the app manages only what it created itself (Source app, e.g.
 // contractors) and the IdP the rest; in manual mode the app manages everyone. Reading
-// needs only a viewer of the tenant (RequireViewer).
+// needs only a viewer of the tenant (pages.go).
 
 // Tenants is what access needs from the tenancy module; *tenancy.Service has it.
 type Tenants interface {
