@@ -238,7 +238,7 @@ func (r *mutationResolver) UnmapGroupRole(ctx context.Context, groupID string, r
 
 // UpdateTenantSettings is the resolver for the updateTenantSettings field.
 func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model.TenantSettingsInput) (*model.Tenant, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model
 		m := tenancy.ProvisioningMode(strings.ToLower(string(*input.ProvisioningMode)))
 		p.ProvisioningMode = &m
 	}
-	t, err := r.Tenancy.UpdateSettings(asViewer(ctx, v), v.TenantID, p)
+	t, err := r.Access.UpdateTenantSettings(ctx, v, p)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model
 
 // ConfigureSaml is the resolver for the configureSAML field.
 func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.ConfigureSAMLInput) (*model.SAMLConnection, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,7 @@ func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.Config
 		in.Attributes = &tenancy.SAMLAttributeMap{Email: deref(input.EmailAttribute), GivenName: deref(input.GivenNameAttribute),
 			FamilyName: deref(input.FamilyNameAttribute), Groups: deref(input.GroupsAttribute)}
 	}
-	c, err := r.Tenancy.ConfigureSAML(asViewer(ctx, v), v.TenantID, in)
+	c, err := r.Access.ConfigureSAML(ctx, v, in)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +276,7 @@ func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.Config
 
 // IssueSCIMToken is the resolver for the issueSCIMToken field.
 func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expiresInSeconds *int) (*model.IssuedSCIMToken, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expi
 		}
 		ttl = time.Duration(*expiresInSeconds) * time.Second
 	}
-	it, err := r.Tenancy.IssueSCIMToken(asViewer(ctx, v), v.TenantID, name, ttl)
+	it, err := r.Access.IssueSCIMToken(ctx, v, name, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -296,16 +296,16 @@ func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expi
 
 // RevokeSCIMToken is the resolver for the revokeSCIMToken field.
 func (r *mutationResolver) RevokeSCIMToken(ctx context.Context, id string) (bool, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return false, err
 	}
-	return true, r.Tenancy.RevokeSCIMToken(asViewer(ctx, v), v.TenantID, id)
+	return true, r.Access.RevokeSCIMToken(ctx, v, id)
 }
 
 // RevokeUserSessions is the resolver for the revokeUserSessions field.
 func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
-	v, err := r.require(ctx, access.PermManageUsers)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -313,10 +313,7 @@ func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID string
 	if err != nil {
 		return 0, err
 	}
-	if _, err := r.Identity.GetUser(ctx, v.TenantID, raw); err != nil {
-		return 0, err
-	}
-	return r.Sessions.RevokeUser(asViewer(ctx, v), v.TenantID, raw)
+	return r.Access.RevokeUserSessions(ctx, v, raw)
 }
 
 // Logout is the resolver for the logout field.
@@ -657,7 +654,7 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string) (*model.AuditEventConnection, error) {
-	v, err := r.require(ctx, access.PermViewAuditLog)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -669,7 +666,7 @@ func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditFilt
 	if err != nil {
 		return nil, err
 	}
-	events, more, err := r.Audit.Page(ctx, r.DB, v.TenantID, toAuditFilter(filter), afterSeq, n)
+	events, more, err := r.Access.AuditEvents(ctx, v, toAuditFilter(filter), afterSeq, n)
 	if err != nil {
 		return nil, err
 	}
@@ -775,8 +772,11 @@ func (r *spaceMemberResolver) User(ctx context.Context, obj *model.SpaceMember) 
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *subscriptionResolver) AuditEvents(ctx context.Context, after *string, filter *model.AuditFilter) (<-chan *model.AuditEvent, error) {
-	v, err := r.require(ctx, access.PermViewAuditLog)
+	v, err := r.viewer(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.Access.RequireAuditReader(v); err != nil {
 		return nil, err
 	}
 	afterSeq, err := seqCursor(after)
@@ -807,11 +807,11 @@ func (r *tenantResolver) ServiceProvider(ctx context.Context, obj *model.Tenant)
 
 // SamlConnection is the resolver for the samlConnection field.
 func (r *tenantResolver) SamlConnection(ctx context.Context, obj *model.Tenant) (*model.SAMLConnection, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.Tenancy.SAMLConnection(ctx, v.TenantID)
+	c, err := r.Access.SAMLConnection(ctx, v)
 	if apperr.Is(err, apperr.KindNotFound) {
 		return nil, nil
 	}
@@ -823,11 +823,11 @@ func (r *tenantResolver) SamlConnection(ctx context.Context, obj *model.Tenant) 
 
 // ScimTokens is the resolver for the scimTokens field.
 func (r *tenantResolver) ScimTokens(ctx context.Context, obj *model.Tenant) ([]*model.SCIMToken, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := r.Tenancy.ListSCIMTokens(ctx, v.TenantID)
+	ts, err := r.Access.SCIMTokens(ctx, v)
 	if err != nil {
 		return nil, err
 	}
