@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -135,14 +137,27 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // limitBody answers 413 with a GraphQL error when the body is over MaxBodyBytes: at once
-// when Content-Length says so, and through MaxBytesReader for bodies of unknown length.
+// when Content-Length says so, else once MaxBodyBytes+1 bytes have arrived (a chunked
+// body). The body is read here, whole, so the transport never meets a cut-off body.
 func limitBody(next http.Handler) http.Handler {
+	tooLarge := func(w http.ResponseWriter) {
+		writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
-			writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+			tooLarge(w)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+		switch {
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body could not be read")
+			return
+		case len(body) > MaxBodyBytes:
+			tooLarge(w)
+			return
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		next.ServeHTTP(w, r)
 	})
 }

@@ -127,10 +127,32 @@ func TestLimits(t *testing.T) {
 	if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, "token limit") {
 		t.Fatalf("token limit: %+v", r.Errors)
 	}
-	// Oversized body.
-	code, r := post(t, srv.URL, query(`{ __typename }`+strings.Repeat(" ", graph.MaxBodyBytes), nil))
-	if code != http.StatusRequestEntityTooLarge || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
-		t.Fatalf("oversized body: status %d %+v", code, r)
+	// Oversized body, announced by Content-Length or not (chunked), and one just under.
+	big := query(`{ __typename }`+strings.Repeat(" ", graph.MaxBodyBytes), nil)
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(big)
+		if chunked {
+			body = io.MultiReader(body) // a reader of unknown length: sent chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, body)
+		req.Header.Set("Content-Type", "application/json")
+		if chunked != (req.ContentLength <= 0) {
+			t.Fatalf("chunked %v: Content-Length %d", chunked, req.ContentLength)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r gqlResponse
+		_ = json.NewDecoder(res.Body).Decode(&r)
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
+			t.Fatalf("oversized body (chunked %v): status %d %+v", chunked, res.StatusCode, r)
+		}
+	}
+	q := query(`{ __typename }`, nil)
+	if code, r := post(t, srv.URL, q[:len(q)-1]+strings.Repeat(" ", graph.MaxBodyBytes-len(q))+"}"); code != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("a body of exactly the limit: status %d %+v", code, r)
 	}
 }
 
