@@ -65,6 +65,8 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	srv.Use(depthLimit{max: MaxDepth})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(noIntrospection{})
 	}
 	srv.SetDisableSuggestion(!cfg.Introspection)
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
