@@ -30,7 +30,10 @@ import (
 
 // Limits of one GraphQL request; each is enforced with a clear error.
 const (
-	MaxComplexity    = 500
+	// MaxComplexity bounds the fields an operation may resolve, pages weighed by their
+	// size (complexity.go): a page of 100 users with some 40 fields and lists each fits,
+	// a page of users with the members of each of their groups does not.
+	MaxComplexity    = 5000
 	MaxDepth         = 12
 	MaxParserTokens  = 5000
 	MaxBodyBytes     = 256 << 10
@@ -53,7 +56,7 @@ type HandlerConfig struct {
 // automatic persisted queries, per-request dataloaders, and errors mapped to
 // extensions.code.
 func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authenticator) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Complexity: complexity()}))
 	if u, err := url.Parse(r.PublicURL); err == nil && r.Live != nil {
 		srv.AddTransport(r.websocket(u.Host))
 	}
