@@ -202,4 +202,3 @@ func TestGraphiQL(t *testing.T) {
 		}
 	}
 }
-
