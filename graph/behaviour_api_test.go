@@ -7,14 +7,21 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
@@ -213,4 +220,61 @@ func TestAccessFollowsGroups(t *testing.T) {
 			t.Fatalf("after the group was deleted: %v", d)
 		}
 	})
+}
+
+// What went wrong inside stays inside: an internal error answers "internal error" with
+// code INTERNAL and nothing more, and the log has the detail under the response's
+// request id. A session check that cannot reach the database is not a sign-out: it
+// answers 503 UNAVAILABLE (retry) and is logged too.
+func TestInternalErrorsAreHidden(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual)
+		ctx := context.Background()
+		// A session this replica has not cached (another replica started it).
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		c := cache.NewMemory()
+		t.Cleanup(func() { c.Close() })
+		other := identity.New(bdb, clock.System{}, audit.New(clock.System{}), c, log).
+			Sessions(a.keys, identity.SessionsConfig{Issuer: a.srv.URL})
+		_, uncached, err := other.Start(ctx, identity.NewSession{TenantID: o.tenant.ID, UserID: o.ids["member"],
+			IdleTimeout: time.Hour, MaxLife: time.Hour, Method: "saml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// The spaces table is gone: reading spaces fails inside.
+		if _, err := bdb.ExecContext(ctx, "ALTER TABLE spaces RENAME TO spaces_gone"); err != nil {
+			t.Fatal(err)
+		}
+		r := a.gql(o.tokens["admin"], `{ spaces { nodes { name } } }`, nil)
+		if r.code() != "INTERNAL" || r.Errors[0].Message != "internal error" || len(r.Errors) != 1 || r.RequestID == "" {
+			t.Fatalf("an internal error: %+v", r)
+		}
+		if line := logLine(a.logs.String(), r.RequestID, "graphql request failed"); !strings.Contains(line, "spaces") {
+			t.Fatalf("the log has no detail under request id %s: %q", r.RequestID, line)
+		}
+
+		// The sessions table is gone: the uncached session cannot be checked.
+		if _, err := bdb.ExecContext(ctx, "ALTER TABLE sessions RENAME TO sessions_gone"); err != nil {
+			t.Fatal(err)
+		}
+		r = a.gql(uncached, `{ viewer { user { id } } }`, nil)
+		if r.Status != http.StatusServiceUnavailable || r.code() != "UNAVAILABLE" || strings.Contains(r.Errors[0].Message, "sessions") {
+			t.Fatalf("a session check that failed: %d %+v", r.Status, r.Errors)
+		}
+		if line := logLine(a.logs.String(), r.RequestID, "the session could not be checked"); !strings.Contains(line, "sessions") {
+			t.Fatalf("the failed session check is not logged under request id %s: %q", r.RequestID, line)
+		}
+	})
+}
+
+// logLine returns the first log line that names the request id and says what.
+func logLine(logs, requestID, what string) string {
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "request_id="+requestID) && strings.Contains(l, what) {
+			return l
+		}
+	}
+	return ""
 }

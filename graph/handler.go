@@ -83,7 +83,7 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	if cfg.GraphiQL {
 		ide = playground.Handler("Gatehouse GraphQL", "/graphql")
 	}
-	api := limitBody(r.withRequest(auth, srv))
+	api := limitBody(r.withRequest(log, auth, srv))
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
 		case req.Method == http.MethodGet && isWebsocket(req):
@@ -106,17 +106,13 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 // withRequest authenticates the request and gives it its per-request state (viewer,
 // dataloaders). A request without a credential goes on anonymous: only public fields
 // answer it. A bad credential is refused before any resolver runs.
-func (r *Resolver) withRequest(auth Authenticator, next http.Handler) http.Handler {
+func (r *Resolver) withRequest(log *slog.Logger, auth Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		state := &request{}
 		ctx := req.Context()
 		p, ok, err := auth.Principal(req)
 		if err != nil {
-			status := http.StatusUnauthorized
-			if apperr.Is(err, apperr.KindForbidden) {
-				status = http.StatusForbidden
-			}
-			writeError(w, status, codeOf(err), apperr.PublicMessage(err))
+			refuseCredential(ctx, w, log, err)
 			return
 		}
 		if ok {
@@ -126,6 +122,27 @@ func (r *Resolver) withRequest(auth Authenticator, next http.Handler) http.Handl
 		}
 		next.ServeHTTP(w, req.WithContext(context.WithValue(ctx, requestKey{}, state)))
 	})
+}
+
+// refuseCredential answers a request whose credential could not be accepted: 401 for a
+// bad or ended session, 403 for a cross-site cookie request, and — when the session
+// could not be checked at all — 503 UNAVAILABLE (retry) or 500 INTERNAL, logged with
+// the request id, so a failing session store is seen by operators and not mistaken by
+// clients for a signed-out user.
+func refuseCredential(ctx context.Context, w http.ResponseWriter, log *slog.Logger, err error) {
+	id := reqmeta.From(ctx).RequestID
+	switch apperr.KindOf(err) {
+	case apperr.KindUnauthenticated:
+		writeError(w, http.StatusUnauthorized, codeOf(err), apperr.PublicMessage(err))
+	case apperr.KindForbidden:
+		writeError(w, http.StatusForbidden, codeOf(err), apperr.PublicMessage(err))
+	case apperr.KindUnavailable:
+		log.WarnContext(ctx, "graphql: the session could not be checked", "request_id", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", apperr.PublicMessage(err))
+	default:
+		log.ErrorContext(ctx, "graphql: the session check failed", "request_id", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
+	}
 }
 
 // withPrincipal returns ctx carrying p as the principal and the audit actor.
@@ -197,6 +214,9 @@ func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Er
 	gerr := graphql.DefaultErrorPresenter(ctx, err)
 	var ae *apperr.Error
 	if errors.As(err, &ae) && ae.Kind != apperr.KindInternal {
+		if ae.Kind == apperr.KindUnavailable {
+			log.WarnContext(ctx, "graphql: a dependency is unavailable", "request_id", reqmeta.From(ctx).RequestID, "err", err)
+		}
 		gerr.Message = ae.Message
 		gerr.Extensions = map[string]any{"code": codeOf(err)}
 		return gerr
