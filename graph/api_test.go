@@ -189,8 +189,8 @@ func (o *org) add(a *api, who string) {
 type result struct {
 	Status    int
 	RequestID string
-	Data   map[string]any
-	Errors []struct {
+	Data      map[string]any
+	Errors    []struct {
 		Message    string
 		Path       []any
 		Extensions map[string]any

@@ -98,7 +98,8 @@ func TestRequestRules(t *testing.T) {
 		t.Fatalf("a bad token is refused even for public fields: %d %+v", r.Status, r.Errors)
 	}
 
-	deep := `{ viewer { user { groups { members { nodes { groups { members { nodes { groups { members { nodes { groups { displayName } } } } } } } } } } } } }`
+	// Small pages, so that depth and not complexity is what is over the limit.
+	deep := `{ viewer { user { groups { members(first: 1) { nodes { groups { members(first: 1) { nodes { groups { members(first: 1) { nodes { groups { displayName } } } } } } } } } } } } }`
 	if r := a.gql(tok, deep, nil); r.code() != "DEPTH_LIMIT_EXCEEDED" {
 		t.Fatalf("deep query: %+v", r.Errors)
 	}

@@ -168,3 +168,14 @@ func parseVersion(v *string) (int64, error) {
 	}
 	return n, nil
 }
+
+func toScimExtension(x identity.UserExtension) *model.ScimExtension {
+	out := &model.ScimExtension{Urn: x.URN, Name: x.Name, Description: x.Description, CreatedAt: x.CreatedAt,
+		UpdatedAt: x.UpdatedAt, Attributes: make([]*model.ScimExtensionAttribute, len(x.Attributes))}
+	for i, a := range x.Attributes {
+		out.Attributes[i] = &model.ScimExtensionAttribute{Name: a.Name, Type: a.Type, MultiValued: a.MultiValued,
+			Description: a.Description, Required: a.Required, CaseExact: a.CaseExact, Mutability: a.Mutability,
+			Returned: a.Returned, Uniqueness: a.Uniqueness, Indexed: a.Indexed}
+	}
+	return out
+}

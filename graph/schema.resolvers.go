@@ -303,6 +303,32 @@ func (r *mutationResolver) RevokeSCIMToken(ctx context.Context, id string) (bool
 	return true, r.Access.RevokeSCIMToken(ctx, v, id)
 }
 
+// SetScimExtension is the resolver for the setScimExtension field.
+func (r *mutationResolver) SetScimExtension(ctx context.Context, input model.ScimExtensionInput) (*model.ScimExtension, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def, err := extensionDefinition(input)
+	if err != nil {
+		return nil, err
+	}
+	x, err := r.Access.SetSCIMExtension(ctx, v, def)
+	if err != nil {
+		return nil, err
+	}
+	return toScimExtension(x), nil
+}
+
+// RemoveScimExtension is the resolver for the removeScimExtension field.
+func (r *mutationResolver) RemoveScimExtension(ctx context.Context, urn string) (bool, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return false, err
+	}
+	return true, r.Access.RemoveSCIMExtension(ctx, v, urn)
+}
+
 // RevokeUserSessions is the resolver for the revokeUserSessions field.
 func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
 	v, err := r.viewer(ctx)
@@ -835,6 +861,23 @@ func (r *tenantResolver) ScimTokens(ctx context.Context, obj *model.Tenant) ([]*
 	out := make([]*model.SCIMToken, len(ts))
 	for i, t := range ts {
 		out[i] = toSCIMToken(t, now)
+	}
+	return out, nil
+}
+
+// ScimExtensions is the resolver for the scimExtensions field.
+func (r *tenantResolver) ScimExtensions(ctx context.Context, obj *model.Tenant) ([]*model.ScimExtension, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	xs, err := r.Access.SCIMExtensions(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.ScimExtension, len(xs))
+	for i, x := range xs {
+		out[i] = toScimExtension(x)
 	}
 	return out, nil
 }
