@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -92,6 +93,8 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 			_ = rc.SetReadDeadline(time.Time{})
 			_ = rc.SetWriteDeadline(time.Time{})
 			api.ServeHTTP(w, req)
+		case req.Method == http.MethodPost && !isJSON(req):
+			writeError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "send the request as JSON, with Content-Type: application/json")
 		case req.Method == http.MethodPost:
 			api.ServeHTTP(w, req)
 		case req.Method == http.MethodGet && ide != nil:
@@ -101,6 +104,11 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 			writeError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "send GraphQL requests as POST (GraphiQL on GET is off: GATEHOUSE_GRAPHIQL)")
 		}
 	})
+}
+
+func isJSON(req *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
 }
 
 // withRequest authenticates the request and gives it its per-request state (viewer,

@@ -202,3 +202,45 @@ func TestGraphiQL(t *testing.T) {
 		}
 	}
 }
+
+// Requests that are not what this endpoint takes get a clear code and status, each
+// documented in the README.
+func TestProtocolErrors(t *testing.T) {
+	clk := clock.System{}
+	ten := tenancy.New(testenv.SQLite(t), clk, audit.New(clk), noDNS{})
+	srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), anonymous{}))
+	defer srv.Close()
+	for _, c := range []struct {
+		name, contentType, body string
+		status                  int
+		code                    string
+	}{
+		{"syntax", "", query(`{ viewer `, nil), 422, "GRAPHQL_PARSE_FAILED"},
+		{"tokens", "", query("{"+strings.Repeat(" __typename", 6000)+"}", nil), 422, "GRAPHQL_PARSE_FAILED"},
+		{"unknown field", "", query(`{ nosuch }`, nil), 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"bad variable", "", query(`query($f: Int) { users(first: $f) { nodes { id } } }`, map[string]any{"f": "x"}), 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"which operation", "", query(`query A { __typename } query B { __typename }`, nil), 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"complexity", "", query(`{ users(first: 100) { nodes { groups { members(first: 100) { nodes { id } } } } } }`, nil), 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+		{"introspection", "", query(`{ __schema { queryType { name } } }`, nil), 200, "INTROSPECTION_DISABLED"},
+		{"persisted query", "", `{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"abc"}}}`, 200, "PERSISTED_QUERY_NOT_FOUND"},
+		{"persisted query version", "", `{"extensions":{"persistedQuery":{"version":2,"sha256Hash":"abc"}}}`, 200, "BAD_REQUEST"},
+		{"not JSON", "", `{"query": `, 400, "BAD_REQUEST"},
+		{"not a JSON request", "text/plain", query(`{ __typename }`, nil), 415, "BAD_REQUEST"},
+		{"no session", "", query(`{ viewer { user { id } } }`, nil), 200, "UNAUTHENTICATED"},
+	} {
+		ct := c.contentType
+		if ct == "" {
+			ct = "application/json; charset=utf-8"
+		}
+		res, err := http.Post(srv.URL, ct, strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r gqlResponse
+		_ = json.NewDecoder(res.Body).Decode(&r)
+		res.Body.Close()
+		if res.StatusCode != c.status || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != c.code {
+			t.Errorf("%s: %d %+v; want %d %s", c.name, res.StatusCode, r.Errors, c.status, c.code)
+		}
+	}
+}
