@@ -82,93 +82,114 @@ func TestDataloaderQueryCount(t *testing.T) {
 	})
 }
 
-// Limits and protocol: depth, persisted queries, anonymous access, CSRF, revoked sessions.
+// Limits and protocol on both databases: depth, persisted queries, anonymous access,
+// CSRF for cookies, logout.
 func TestRequestRules(t *testing.T) {
-	a := newAPI(t, testenv.SQLite(t))
-	o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
-	tok := o.tokens["member"]
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
+		tok := o.tokens["member"]
 
-	if r := a.gql("", `{ viewer { user { id } } }`, nil); r.code() != "UNAUTHENTICATED" {
-		t.Fatalf("anonymous viewer: %+v", r.Errors)
-	}
-	if r := a.gql("", `{ organizationForEmail(email: "a@b.co") { slug } }`, nil); len(r.Errors) > 0 {
-		t.Fatalf("anonymous home-realm discovery: %+v", r.Errors)
-	}
-	if r := a.gql("not-a-token", `{ organizationForEmail(email: "a@b.co") { slug } }`, nil); r.Status != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" {
-		t.Fatalf("a bad token is refused even for public fields: %d %+v", r.Status, r.Errors)
-	}
-
-	// Small pages, so that depth and not complexity is what is over the limit.
-	deep := `{ viewer { user { groups { members(first: 1) { nodes { groups { members(first: 1) { nodes { groups { members(first: 1) { nodes { groups { displayName } } } } } } } } } } } } }`
-	if r := a.gql(tok, deep, nil); r.code() != "DEPTH_LIMIT_EXCEEDED" {
-		t.Fatalf("deep query: %+v", r.Errors)
-	}
-
-	// Automatic persisted queries: the hash alone is unknown first, then known.
-	q := `{ viewer { user { userName } } }`
-	sum := sha256.Sum256([]byte(q))
-	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
-	send := func(body map[string]any) result {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, a.srv.URL, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		return a.do(req)
-	}
-	if r := send(map[string]any{"extensions": ext}); r.code() != "PERSISTED_QUERY_NOT_FOUND" {
-		t.Fatalf("unknown persisted query: %+v", r.Errors)
-	}
-	if r := send(map[string]any{"query": q, "extensions": ext}); len(r.Errors) > 0 {
-		t.Fatalf("registering a persisted query: %+v", r.Errors)
-	}
-	if r := send(map[string]any{"extensions": ext}); len(r.Errors) > 0 || dig(r.Data, "viewer.user.userName") != "member@acme.test" {
-		t.Fatalf("persisted query by hash: %+v %v", r.Errors, r.Data)
-	}
-
-	// A cookie-authenticated request must come from our origin.
-	cookie := func(origin string) result {
-		req, _ := http.NewRequest(http.MethodPost, a.srv.URL, strings.NewReader(`{"query":"{ viewer { user { id } } }"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: tok})
-		if origin != "" {
-			req.Header.Set("Origin", origin)
+		if r := a.gql("", `{ viewer { user { id } } }`, nil); r.code() != "UNAUTHENTICATED" {
+			t.Fatalf("anonymous viewer: %+v", r.Errors)
 		}
-		return a.do(req)
-	}
-	if r := cookie(""); r.Status != http.StatusForbidden || r.code() != "FORBIDDEN" {
-		t.Fatalf("cookie without Origin: %d %+v", r.Status, r.Errors)
-	}
-	if r := cookie("https://evil.test"); r.Status != http.StatusForbidden {
-		t.Fatalf("cookie from another origin: %d %+v", r.Status, r.Errors)
-	}
-	if r := cookie(a.srv.URL); len(r.Errors) > 0 {
-		t.Fatalf("cookie from our origin: %+v", r.Errors)
-	}
+		if r := a.gql("", `{ organizationForEmail(email: "a@b.co") { slug } }`, nil); len(r.Errors) > 0 {
+			t.Fatalf("anonymous home-realm discovery: %+v", r.Errors)
+		}
+		if r := a.gql("not-a-token", `{ organizationForEmail(email: "a@b.co") { slug } }`, nil); r.Status != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" {
+			t.Fatalf("a bad token is refused even for public fields: %d %+v", r.Status, r.Errors)
+		}
 
-	// GraphiQL is off here: GET is refused with a GraphQL error.
-	res, err := http.Get(a.srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET with GraphiQL off: %s", res.Status)
-	}
+		// Small pages, so that depth and not complexity is what is over the limit.
+		deep := `{ viewer { user { groups { members(first: 1) { nodes { groups { members(first: 1) { nodes { groups { members(first: 1) { nodes { groups { displayName } } } } } } } } } } } } }`
+		if r := a.gql(tok, deep, nil); r.code() != "DEPTH_LIMIT_EXCEEDED" {
+			t.Fatalf("deep query: %+v", r.Errors)
+		}
 
-	// The SP values and metadata an admin pastes into the IdP.
-	d := a.must(tok, `{ tenant { serviceProvider { entityId acsUrl metadataXml } } }`, nil)
-	if dig(d, "tenant.serviceProvider.entityId") != a.srv.URL+"/saml/acme" ||
-		!strings.Contains(dig(d, "tenant.serviceProvider.metadataXml").(string), `entityID="`+a.srv.URL+`/saml/acme"`) {
-		t.Fatalf("service provider: %v", d)
-	}
+		// Automatic persisted queries: the hash alone is unknown first, then known.
+		q := `{ viewer { user { userName } } }`
+		sum := sha256.Sum256([]byte(q))
+		ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+		send := func(body map[string]any) result {
+			b, _ := json.Marshal(body)
+			req, _ := http.NewRequest(http.MethodPost, a.srv.URL, bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			return a.do(req)
+		}
+		if r := send(map[string]any{"extensions": ext}); r.code() != "PERSISTED_QUERY_NOT_FOUND" {
+			t.Fatalf("unknown persisted query: %+v", r.Errors)
+		}
+		if r := send(map[string]any{"query": q, "extensions": ext}); len(r.Errors) > 0 {
+			t.Fatalf("registering a persisted query: %+v", r.Errors)
+		}
+		if r := send(map[string]any{"extensions": ext}); len(r.Errors) > 0 || dig(r.Data, "viewer.user.userName") != "member@acme.test" {
+			t.Fatalf("persisted query by hash: %+v %v", r.Errors, r.Data)
+		}
 
-	// logout ends the session of the request; the token is refused afterwards.
-	if d := a.must(tok, `mutation { logout }`, nil); d["logout"] != true {
-		t.Fatalf("logout: %v", d)
-	}
-	if r := a.gql(tok, `{ viewer { user { id } } }`, nil); r.Status != http.StatusUnauthorized {
-		t.Fatalf("after logout: %d %+v", r.Status, r.Errors)
-	}
+		// A cookie-authenticated request must come from our origin.
+		cookieAs := func(token, origin, query string) result {
+			body, _ := json.Marshal(map[string]any{"query": query})
+			req, _ := http.NewRequest(http.MethodPost, a.srv.URL, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: token})
+			if origin != "" {
+				req.Header.Set("Origin", origin)
+			}
+			return a.do(req)
+		}
+		cookie := func(origin string) result { return cookieAs(tok, origin, `{ viewer { user { id } } }`) }
+		if r := cookie(""); r.Status != http.StatusForbidden || r.code() != "FORBIDDEN" {
+			t.Fatalf("cookie without Origin: %d %+v", r.Status, r.Errors)
+		}
+		if r := cookie("https://evil.test"); r.Status != http.StatusForbidden {
+			t.Fatalf("cookie from another origin: %d %+v", r.Status, r.Errors)
+		}
+		if r := cookie(a.srv.URL); len(r.Errors) > 0 {
+			t.Fatalf("cookie from our origin: %+v", r.Errors)
+		}
+
+		// GraphiQL is off here: GET is refused with a GraphQL error.
+		res, err := http.Get(a.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET with GraphiQL off: %s", res.Status)
+		}
+
+		// The SP values and metadata an admin pastes into the IdP.
+		d := a.must(tok, `{ tenant { serviceProvider { entityId acsUrl metadataXml } } }`, nil)
+		if dig(d, "tenant.serviceProvider.entityId") != a.srv.URL+"/saml/acme" ||
+			!strings.Contains(dig(d, "tenant.serviceProvider.metadataXml").(string), `entityID="`+a.srv.URL+`/saml/acme"`) {
+			t.Fatalf("service provider: %v", d)
+		}
+
+		// A cookie logout from another site is refused and ends nothing; from ours it ends
+		// the session.
+		admin := o.tokens["admin"]
+		if r := cookieAs(admin, "https://evil.test", `mutation { logout }`); r.Status != http.StatusForbidden || r.code() != "FORBIDDEN" {
+			t.Fatalf("cookie logout from another origin: %d %+v", r.Status, r.Errors)
+		}
+		if r := a.gql(admin, `{ viewer { user { id } } }`, nil); len(r.Errors) > 0 {
+			t.Fatalf("the refused logout ended the session: %+v", r.Errors)
+		}
+		if r := cookieAs(admin, a.srv.URL, `mutation { logout }`); len(r.Errors) > 0 || r.Data["logout"] != true {
+			t.Fatalf("cookie logout from our origin: %+v", r)
+		}
+		if r := a.gql(admin, `{ viewer { user { id } } }`, nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("after the cookie logout: %d %+v", r.Status, r.Errors)
+		}
+
+		// logout ends the session of the request; the token is refused afterwards.
+		if d := a.must(tok, `mutation { logout }`, nil); d["logout"] != true {
+			t.Fatalf("logout: %v", d)
+		}
+		if r := a.gql(tok, `{ viewer { user { id } } }`, nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("after logout: %d %+v", r.Status, r.Errors)
+		}
+	})
 }
 
 // Space access follows group membership at once: taking someone out of a group (the
