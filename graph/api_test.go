@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/httpmw"
 	"github.com/gatehouse-dev/gatehouse/modules/sso"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
@@ -40,7 +42,27 @@ type api struct {
 	sessions *identity.Sessions
 	access   *access.Service
 	audit    *audit.Log
+	keys     *keys.Store
 	queries  *atomic.Int64 // SQL statements run, for the dataloader test
+	logs     *logBuffer    // what the server logged
+}
+
+// logBuffer collects the server's log lines; requests log from their own goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type queryCounter struct{ n *atomic.Int64 }
@@ -65,10 +87,10 @@ func newAPIOn(t *testing.T, bdb *bun.DB, b bus.Bus) *api {
 	t.Helper()
 	clk := clock.System{}
 	al := audit.New(clk)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := &api{t: t, db: bdb, queries: &atomic.Int64{}, logs: &logBuffer{}}
+	log := slog.New(slog.NewTextHandler(a.logs, nil))
 	c := cache.NewMemory()
 	t.Cleanup(func() { c.Close() })
-	a := &api{t: t, db: bdb, queries: &atomic.Int64{}}
 	bdb.AddQueryHook(queryCounter{a.queries})
 	a.tenancy = tenancy.New(bdb, clk, al, noDNS{})
 	a.identity = identity.New(bdb, clk, al, c, log)
@@ -79,6 +101,7 @@ func newAPIOn(t *testing.T, bdb *bun.DB, b bus.Bus) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.keys = ks
 	a.srv = httptest.NewUnstartedServer(nil)
 	a.srv.Start()
 	t.Cleanup(a.srv.Close)
@@ -94,9 +117,10 @@ func newAPIOn(t *testing.T, bdb *bun.DB, b bus.Bus) *api {
 	pub, _ := url.Parse(a.srv.URL)
 	authn := sso.New(sso.Config{PublicURL: pub, ClockSkew: time.Minute, MaxBodyBytes: 1 << 20}, log,
 		sso.Deps{DB: bdb, Clock: clk, Cache: c, Audit: al, Tenancy: a.tenancy, Identity: a.identity, Sessions: a.sessions, Keys: ks})
-	a.srv.Config.Handler = graph.NewHandler(&graph.Resolver{Tenancy: a.tenancy, Identity: a.identity, Sessions: a.sessions,
-		Access: a.access, PublicURL: a.srv.URL, SP: authn, Audit: al, DB: bdb, Bus: b, Live: live, Log: log},
-		graph.HandlerConfig{}, log, authn)
+	// As served: request ids, recovery and the access log around the endpoint.
+	a.srv.Config.Handler = httpmw.Wrap(log, graph.NewHandler(&graph.Resolver{Tenancy: a.tenancy, Identity: a.identity,
+		Sessions: a.sessions, Access: a.access, PublicURL: a.srv.URL, SP: authn, Audit: al, DB: bdb, Bus: b, Live: live, Log: log},
+		graph.HandlerConfig{}, log, authn))
 	return a
 }
 
@@ -163,9 +187,10 @@ func (o *org) add(a *api, who string) {
 }
 
 type result struct {
-	Status int
-	Data   map[string]any
-	Errors []struct {
+	Status    int
+	RequestID string
+	Data      map[string]any
+	Errors    []struct {
 		Message    string
 		Path       []any
 		Extensions map[string]any
@@ -200,7 +225,7 @@ func (a *api) do(req *http.Request) result {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	r := result{Status: res.StatusCode}
+	r := result{Status: res.StatusCode, RequestID: res.Header.Get(httpmw.RequestIDHeader)}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		a.t.Fatalf("response is not JSON: %s", raw)
 	}

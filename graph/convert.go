@@ -16,18 +16,24 @@ import (
 
 // Named converters from module types to GraphQL models, one per type.
 
-// tenantOf returns the request's tenant, read once per request (the first caller
-// reads it; a loader would only add its batching wait for this one key).
+// tenantOf returns the request's tenant: the one read with the viewer, or the one a
+// settings change of this request returned.
 func (r *Resolver) tenantOf(ctx context.Context, v access.Viewer) (tenancy.Tenant, error) {
 	req := requestFrom(ctx)
-	req.tenantOnce.Do(func() { req.tenant, req.tenantErr = r.Tenancy.Tenant(ctx, v.TenantID) })
+	req.tenantOnce.Do(func() {
+		var ok bool
+		if req.tenant, ok = v.Tenant(); !ok {
+			req.tenant, req.tenantErr = r.Tenancy.Tenant(ctx, v.TenantID)
+		}
+	})
 	return req.tenant, req.tenantErr
 }
 
-// forgetTenant makes the next tenantOf read the tenant again (after a settings change).
-func forgetTenant(ctx context.Context) {
+// setTenant makes t the request's tenant (after a settings change returned it).
+func setTenant(ctx context.Context, t tenancy.Tenant) {
 	req := requestFrom(ctx)
 	req.tenantOnce = sync.Once{}
+	req.tenantOnce.Do(func() { req.tenant, req.tenantErr = t, nil })
 }
 
 func toUser(u identity.User, mode tenancy.ProvisioningMode) *model.User {
@@ -161,4 +167,15 @@ func parseVersion(v *string) (int64, error) {
 		return 0, apperr.Invalid("ifVersion %q is not a version read from this API", *v)
 	}
 	return n, nil
+}
+
+func toScimExtension(x identity.UserExtension) *model.ScimExtension {
+	out := &model.ScimExtension{Urn: x.URN, Name: x.Name, Description: x.Description, CreatedAt: x.CreatedAt,
+		UpdatedAt: x.UpdatedAt, Attributes: make([]*model.ScimExtensionAttribute, len(x.Attributes))}
+	for i, a := range x.Attributes {
+		out.Attributes[i] = &model.ScimExtensionAttribute{Name: a.Name, Type: a.Type, MultiValued: a.MultiValued,
+			Description: a.Description, Required: a.Required, CaseExact: a.CaseExact, Mutability: a.Mutability,
+			Returned: a.Returned, Uniqueness: a.Uniqueness, Indexed: a.Indexed}
+	}
+	return out
 }

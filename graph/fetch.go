@@ -69,22 +69,6 @@ func notNil[T any](v *T, err error) (*T, error) {
 	return v, err
 }
 
-// requireGroups checks the viewer's tenant has the user_groups plan feature.
-func (r *Resolver) requireGroups(ctx context.Context) (access.Viewer, error) {
-	v, err := r.viewer(ctx)
-	if err != nil {
-		return v, err
-	}
-	t, err := r.tenantOf(ctx, v)
-	if err != nil {
-		return v, err
-	}
-	if !t.Has(tenancy.FeatureUserGroups) {
-		return v, apperr.Forbidden("groups are not in this organisation's plan (feature user_groups)").WithCode("FEATURE_NOT_IN_PLAN")
-	}
-	return v, nil
-}
-
 func userConnection(ctx context.Context, users []identity.User, more bool, mode tenancy.ProvisioningMode) *model.UserConnection {
 	ids := make([]string, len(users))
 	for i, u := range users {

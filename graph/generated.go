@@ -149,9 +149,11 @@ type ComplexityRoot struct {
 		Logout               func(childComplexity int) int
 		MapGroupToRole       func(childComplexity int, groupID string, roleID string) int
 		ReactivateUser       func(childComplexity int, id string) int
+		RemoveScimExtension  func(childComplexity int, urn string) int
 		RevokeSCIMToken      func(childComplexity int, id string) int
 		RevokeSpaceAccess    func(childComplexity int, spaceID string, principalID string) int
 		RevokeUserSessions   func(childComplexity int, userID string) int
+		SetScimExtension     func(childComplexity int, input model.ScimExtensionInput) int
 		SetUserRole          func(childComplexity int, userID string, roleID string) int
 		UnmapGroupRole       func(childComplexity int, groupID string, roleID string) int
 		UpdateGroup          func(childComplexity int, input model.UpdateGroupInput) int
@@ -235,6 +237,28 @@ type ComplexityRoot struct {
 		State      func(childComplexity int) int
 	}
 
+	ScimExtension struct {
+		Attributes  func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		Name        func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Urn         func(childComplexity int) int
+	}
+
+	ScimExtensionAttribute struct {
+		CaseExact   func(childComplexity int) int
+		Description func(childComplexity int) int
+		Indexed     func(childComplexity int) int
+		MultiValued func(childComplexity int) int
+		Mutability  func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Required    func(childComplexity int) int
+		Returned    func(childComplexity int) int
+		Type        func(childComplexity int) int
+		Uniqueness  func(childComplexity int) int
+	}
+
 	ServiceProvider struct {
 		AcsURL      func(childComplexity int) int
 		EntityID    func(childComplexity int) int
@@ -305,6 +329,7 @@ type ComplexityRoot struct {
 		Name             func(childComplexity int) int
 		ProvisioningMode func(childComplexity int) int
 		SamlConnection   func(childComplexity int) int
+		ScimExtensions   func(childComplexity int) int
 		ScimTokens       func(childComplexity int) int
 		ServiceProvider  func(childComplexity int) int
 		Settings         func(childComplexity int) int
@@ -384,6 +409,8 @@ type MutationResolver interface {
 	ConfigureSaml(ctx context.Context, input model.ConfigureSAMLInput) (*model.SAMLConnection, error)
 	IssueSCIMToken(ctx context.Context, name string, expiresInSeconds *int) (*model.IssuedSCIMToken, error)
 	RevokeSCIMToken(ctx context.Context, id string) (bool, error)
+	SetScimExtension(ctx context.Context, input model.ScimExtensionInput) (*model.ScimExtension, error)
+	RemoveScimExtension(ctx context.Context, urn string) (bool, error)
 	RevokeUserSessions(ctx context.Context, userID string) (int, error)
 	Logout(ctx context.Context) (bool, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*model.User, error)
@@ -437,6 +464,7 @@ type TenantResolver interface {
 	ServiceProvider(ctx context.Context, obj *model.Tenant) (*model.ServiceProvider, error)
 	SamlConnection(ctx context.Context, obj *model.Tenant) (*model.SAMLConnection, error)
 	ScimTokens(ctx context.Context, obj *model.Tenant) ([]*model.SCIMToken, error)
+	ScimExtensions(ctx context.Context, obj *model.Tenant) ([]*model.ScimExtension, error)
 }
 type UserResolver interface {
 	Groups(ctx context.Context, obj *model.User) ([]*model.Group, error)
@@ -930,6 +958,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReactivateUser(childComplexity, args["id"].(string)), true
+	case "Mutation.removeScimExtension":
+		if e.ComplexityRoot.Mutation.RemoveScimExtension == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeScimExtension_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveScimExtension(childComplexity, args["urn"].(string)), true
 	case "Mutation.revokeSCIMToken":
 		if e.ComplexityRoot.Mutation.RevokeSCIMToken == nil {
 			break
@@ -963,6 +1002,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeUserSessions(childComplexity, args["userId"].(string)), true
+	case "Mutation.setScimExtension":
+		if e.ComplexityRoot.Mutation.SetScimExtension == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setScimExtension_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetScimExtension(childComplexity, args["input"].(model.ScimExtensionInput)), true
 	case "Mutation.setUserRole":
 		if e.ComplexityRoot.Mutation.SetUserRole == nil {
 			break
@@ -1378,6 +1428,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SCIMToken.State(childComplexity), true
 
+	case "ScimExtension.attributes":
+		if e.ComplexityRoot.ScimExtension.Attributes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtension.Attributes(childComplexity), true
+	case "ScimExtension.createdAt":
+		if e.ComplexityRoot.ScimExtension.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtension.CreatedAt(childComplexity), true
+	case "ScimExtension.description":
+		if e.ComplexityRoot.ScimExtension.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtension.Description(childComplexity), true
+	case "ScimExtension.name":
+		if e.ComplexityRoot.ScimExtension.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtension.Name(childComplexity), true
+	case "ScimExtension.updatedAt":
+		if e.ComplexityRoot.ScimExtension.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtension.UpdatedAt(childComplexity), true
+	case "ScimExtension.urn":
+		if e.ComplexityRoot.ScimExtension.Urn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtension.Urn(childComplexity), true
+
+	case "ScimExtensionAttribute.caseExact":
+		if e.ComplexityRoot.ScimExtensionAttribute.CaseExact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.CaseExact(childComplexity), true
+	case "ScimExtensionAttribute.description":
+		if e.ComplexityRoot.ScimExtensionAttribute.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Description(childComplexity), true
+	case "ScimExtensionAttribute.indexed":
+		if e.ComplexityRoot.ScimExtensionAttribute.Indexed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Indexed(childComplexity), true
+	case "ScimExtensionAttribute.multiValued":
+		if e.ComplexityRoot.ScimExtensionAttribute.MultiValued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.MultiValued(childComplexity), true
+	case "ScimExtensionAttribute.mutability":
+		if e.ComplexityRoot.ScimExtensionAttribute.Mutability == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Mutability(childComplexity), true
+	case "ScimExtensionAttribute.name":
+		if e.ComplexityRoot.ScimExtensionAttribute.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Name(childComplexity), true
+	case "ScimExtensionAttribute.required":
+		if e.ComplexityRoot.ScimExtensionAttribute.Required == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Required(childComplexity), true
+	case "ScimExtensionAttribute.returned":
+		if e.ComplexityRoot.ScimExtensionAttribute.Returned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Returned(childComplexity), true
+	case "ScimExtensionAttribute.type":
+		if e.ComplexityRoot.ScimExtensionAttribute.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Type(childComplexity), true
+	case "ScimExtensionAttribute.uniqueness":
+		if e.ComplexityRoot.ScimExtensionAttribute.Uniqueness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimExtensionAttribute.Uniqueness(childComplexity), true
+
 	case "ServiceProvider.acsUrl":
 		if e.ComplexityRoot.ServiceProvider.AcsURL == nil {
 			break
@@ -1644,6 +1792,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.SamlConnection(childComplexity), true
+	case "Tenant.scimExtensions":
+		if e.ComplexityRoot.Tenant.ScimExtensions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.ScimExtensions(childComplexity), true
 	case "Tenant.scimTokens":
 		if e.ComplexityRoot.Tenant.ScimTokens == nil {
 			break
@@ -1867,6 +2021,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateGroupInput,
 		ec.unmarshalInputCreateSpaceInput,
 		ec.unmarshalInputCreateUserInput,
+		ec.unmarshalInputScimExtensionAttributeInput,
+		ec.unmarshalInputScimExtensionInput,
 		ec.unmarshalInputSpaceAccessInput,
 		ec.unmarshalInputTenantSettingsInput,
 		ec.unmarshalInputUpdateGroupInput,
@@ -1974,12 +2130,17 @@ Authentication: the session cookie (browsers) or ` + "`" + `Authorization: Beare
 the Gatehouse origin (the Origin header is checked). Everything is scoped to the
 tenant of the session; ids of another tenant behave as if they did not exist.
 
-Errors carry ` + "`" + `extensions.code` + "`" + `: UNAUTHENTICATED (sign in), FORBIDDEN (a permission is
-missing; the message names it), SCIM_MANAGED (the identity provider owns this record:
-change it there), FEATURE_NOT_IN_PLAN, NOT_FOUND, BAD_USER_INPUT, CONFLICT,
-PRECONDITION_FAILED, UNAVAILABLE, INTERNAL, and for malformed or too-large queries
-BAD_REQUEST, COMPLEXITY_LIMIT_EXCEEDED, DEPTH_LIMIT_EXCEEDED, REQUEST_TOO_LARGE,
-PERSISTED_QUERY_NOT_FOUND.
+Every error carries ` + "`" + `extensions.code` + "`" + `. From the rules of the API: UNAUTHENTICATED (sign
+in), FORBIDDEN (a permission is missing; the message names it), SCIM_MANAGED (the
+identity provider owns this record: change it there), FEATURE_NOT_IN_PLAN, NOT_FOUND,
+BAD_USER_INPUT, CONFLICT, LAST_OWNER (the organisation would have no owner left),
+BUILT_IN_ROLE (owner, admin and member cannot be changed), PRECONDITION_FAILED,
+UNAVAILABLE (retry), INTERNAL ("internal error"; the server log has the detail). From
+the request itself: GRAPHQL_PARSE_FAILED (not GraphQL, or over 5000 tokens),
+GRAPHQL_VALIDATION_FAILED (not valid against this schema, or bad variables),
+COMPLEXITY_LIMIT_EXCEEDED, DEPTH_LIMIT_EXCEEDED, INTROSPECTION_DISABLED,
+REQUEST_TOO_LARGE, PERSISTED_QUERY_NOT_FOUND, BAD_REQUEST (not a GraphQL request as this
+endpoint takes it). The README's GraphQL section lists them with their HTTP statuses.
 
 Lists are Relay connections: pass ` + "`" + `first` + "`" + ` (1–100, default 50) and the previous page's
 ` + "`" + `pageInfo.endCursor` + "`" + ` as ` + "`" + `after` + "`" + `. Cursors are opaque.
@@ -1990,7 +2151,7 @@ schema {
   subscription: Subscription
 }
 
-"An RFC 3339 timestamp."
+"An RFC 3339 timestamp, e.g. 2026-12-03T09:30:00Z."
 scalar Time
 
 "Anything with a global id; ` + "`" + `node(id)` + "`" + ` fetches it."
@@ -2007,6 +2168,7 @@ type PageInfo {
   endCursor: String
 }
 
+"What can be read. Everything but organizationForEmail needs a session."
 type Query {
   """
   Home-realm discovery (no sign-in needed): the organisation that verified the domain
@@ -2014,7 +2176,10 @@ type Query {
   provider (` + "`" + `/saml/{slug}/login` + "`" + `). Null when no organisation has. A malformed address
   is BAD_USER_INPUT.
   """
-  organizationForEmail(email: String!): PublicOrganization
+  organizationForEmail(
+    "The address the person typed, e.g. ada@acme.com."
+    email: String!
+  ): PublicOrganization
 
   "The signed-in person, their permissions and sessions."
   viewer: Viewer!
@@ -2022,25 +2187,61 @@ type Query {
   tenant: Tenant!
 
   "The organisation's users, ordered by creation. Any member may list them."
-  users(filter: UserFilter, first: Int = 50, after: String): UserConnection!
+  users(
+    "Narrows the list; every given condition must hold."
+    filter: UserFilter
+    "Page size, 1 to 100."
+    first: Int = 50
+    "The endCursor of the previous page; omit for the first page."
+    after: String
+  ): UserConnection!
   "One user; null when there is no such user in this organisation."
-  user(id: ID!): User
-  "The organisation's groups (needs the user_groups plan feature)."
-  groups(first: Int = 50, after: String): GroupConnection!
-  "One group; null when there is none."
-  group(id: ID!): Group
-  "Spaces the viewer can see: all of them with MANAGE_SPACES, otherwise those they have access to."
-  spaces(first: Int = 50, after: String): SpaceConnection!
+  user(
+    "The user's global id."
+    id: ID!
+  ): User
+  "The organisation's groups, ordered by creation. Needs the user_groups plan feature (else FEATURE_NOT_IN_PLAN)."
+  groups(
+    "Page size, 1 to 100."
+    first: Int = 50
+    "The endCursor of the previous page; omit for the first page."
+    after: String
+  ): GroupConnection!
+  "One group; null when there is none. Needs the user_groups plan feature."
+  group(
+    "The group's global id."
+    id: ID!
+  ): Group
+  "Spaces the viewer can see, ordered by creation: all of them with MANAGE_SPACES, otherwise those they have access to."
+  spaces(
+    "Page size, 1 to 100."
+    first: Int = 50
+    "The endCursor of the previous page; omit for the first page."
+    after: String
+  ): SpaceConnection!
   "One space; null when there is none or the viewer cannot see it."
-  space(id: ID!): Space
-  "The company roles: the built-in owner, admin and member, and custom ones."
+  space(
+    "The space's global id."
+    id: ID!
+  ): Space
+  "The company roles: the built-in owner, admin and member, then custom ones by name."
   roles: [Role!]!
-  "Which IdP groups give which company role."
+  "Which IdP groups give which company role, by group name. Needs the user_groups plan feature."
   roleMappings: [RoleMapping!]!
-  "Anything by global id; null when not found."
-  node(id: ID!): Node
+  "A User, Group, Space or Tenant by global id; null when not found (or not visible)."
+  node(
+    "Any global id this API returned."
+    id: ID!
+  ): Node
   "The organisation's audit log, oldest first (ordered by seq). Needs VIEW_AUDIT_LOG."
-  auditEvents(filter: AuditFilter, first: Int = 50, after: String): AuditEventConnection!
+  auditEvents(
+    "Narrows the log; every given condition must hold."
+    filter: AuditFilter
+    "Page size, 1 to 100."
+    first: Int = 50
+    "The cursor of the last event read; omit to start at the beginning."
+    after: String
+  ): AuditEventConnection!
 }
 
 """
@@ -2055,7 +2256,12 @@ type Subscription {
   order per organisation, at least once — deduplicate on ` + "`" + `id` + "`" + ` and resume with the last
   ` + "`" + `cursor` + "`" + ` after a reconnect to miss nothing. Needs VIEW_AUDIT_LOG.
   """
-  auditEvents(after: String, filter: AuditFilter): AuditEvent!
+  auditEvents(
+    "The cursor of the last event processed; omit for only events from now on."
+    after: String
+    "Only events that match; every given condition must hold."
+    filter: AuditFilter
+  ): AuditEvent!
 }
 
 "Narrows audit events; every given condition must hold."
@@ -2080,15 +2286,21 @@ type AuditEvent {
   cursor: String!
   "The event's place in its organisation's log: 1, 2, 3, … without gaps."
   seq: Int!
+  "When the change was committed."
   occurredAt: Time!
   "What happened, e.g. user.deactivated (the catalogue: docs/audit-events.md)."
   action: String!
+  "Who made the change."
   actor: AuditActor!
+  "What the change was about."
   target: AuditTarget!
   "Attributes before and after; secrets are never recorded."
   changes: [AuditChange!]!
+  "The id of the HTTP request that made the change (its X-Request-Id); empty for background work."
   requestId: String!
+  "The client address of that request; empty for background work."
   remoteIp: String!
+  "The User-Agent of that request; empty for background work."
   userAgent: String!
   "SHA-256 over the previous event's hash and this event: the tamper-evident chain."
   hash: String!
@@ -2098,32 +2310,47 @@ type AuditEvent {
 type AuditActor {
   "scim_token, user, cli or system."
   type: String!
+  "The user id, SCIM token id or operator name."
   id: String!
+  "A readable name: the userName, the token's name, the operator."
   name: String!
 }
 
 "What a change was about."
 type AuditTarget {
+  "The kind of thing, e.g. user, group, space, role, scim_token, tenant."
   type: String!
+  "Its id."
   id: String!
+  "Its name when the change was made, e.g. a userName."
   display: String!
 }
 
 "One attribute's value before and after, as JSON text (null when absent)."
 type AuditChange {
+  "The attribute's name, e.g. active or displayName."
   attribute: String!
+  "The value before, as JSON; null when there was none."
   before: String
+  "The value after, as JSON; null when there is none."
   after: String
 }
 
+"An audit event in a page of the log."
 type AuditEventEdge {
+  "Where to resume after this event."
   cursor: String!
+  "The event."
   node: AuditEvent!
 }
 
+"A page of the audit log."
 type AuditEventConnection {
+  "The events with their cursors."
   edges: [AuditEventEdge!]!
+  "The events alone."
   nodes: [AuditEvent!]!
+  "Whether more follow, and where this page ends."
   pageInfo: PageInfo!
 }
 
@@ -2137,7 +2364,9 @@ type PublicOrganization {
 
 "The signed-in person."
 type Viewer {
+  "The person as a user of their organisation."
   user: User!
+  "Their organisation."
   tenant: Tenant!
   "Everything the viewer may do, from all their roles."
   permissions: [Permission!]!
@@ -2151,7 +2380,7 @@ type Viewer {
 
 "A company permission. Roles are sets of these."
 enum Permission {
-  "Change organisation settings, SSO, SCIM tokens, custom roles and role mappings."
+  "Change organisation settings, SSO, SCIM tokens, SCIM extension schemas, custom roles and role mappings."
   MANAGE_COMPANY_SETTINGS
   "Create, edit and deactivate users (where the provisioning mode allows), set roles, end sessions."
   MANAGE_USERS
@@ -2175,19 +2404,26 @@ enum ProvisioningMode {
 
 "An organisation."
 type Tenant implements Node {
+  "Opaque global id."
   id: ID!
+  "The URL slug, e.g. acme (in /saml/acme/…)."
   slug: String!
+  "The display name."
   name: String!
+  "Who may create and change people and groups."
   provisioningMode: ProvisioningMode!
   "Plan features, e.g. user_groups."
   features: [String!]!
+  "Sign-in settings."
   settings: TenantSettings!
   "The SAML service-provider values to paste into the IdP."
   serviceProvider: ServiceProvider!
   "The IdP connection; null until configured. Needs MANAGE_COMPANY_SETTINGS."
   samlConnection: SAMLConnection
-  "SCIM bearer tokens (never their secrets). Needs MANAGE_COMPANY_SETTINGS."
+  "SCIM bearer tokens, oldest first (never their secrets). Needs MANAGE_COMPANY_SETTINGS."
   scimTokens: [SCIMToken!]!
+  "The organisation's own SCIM User extension schemas, by URN. Needs MANAGE_COMPANY_SETTINGS."
+  scimExtensions: [ScimExtension!]!
 }
 
 "Sign-in settings of an organisation."
@@ -2218,10 +2454,13 @@ type ServiceProvider {
 
 "An organisation's SAML identity provider."
 type SAMLConnection {
+  "The IdP's entity ID (the Issuer of its responses)."
   idpEntityId: String!
+  "The IdP's single sign-on URL, where sign-in requests go."
   ssoUrl: String!
   "Single Logout URL of the IdP; empty when it has none."
   sloUrl: String!
+  "The NameID format asked for, e.g. urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress."
   nameIdFormat: String!
   "Every signing certificate trusted (two during a rollover)."
   certificates: [Certificate!]!
@@ -2233,45 +2472,144 @@ type SAMLConnection {
   metadataUrl: String!
   "Problems an admin should fix, e.g. an expired certificate."
   warnings: [String!]!
+  "When it was last configured."
   updatedAt: Time!
 }
 
-"Attribute names read from assertions."
+"Attribute names read from assertions; empty means the built-in defaults (Okta's, Entra's and the standard OIDs)."
 type SAMLAttributes {
+  "The attribute holding the email address."
   email: String!
+  "The attribute holding the given name."
   givenName: String!
+  "The attribute holding the family name."
   familyName: String!
+  "The attribute holding group names."
   groups: String!
 }
 
 "An X.509 certificate, as admins compare them."
 type Certificate {
+  "The subject's distinguished name."
   subject: String!
+  "SHA-256 of the DER certificate as colon-separated hex bytes, as IdP consoles show it."
   sha256Fingerprint: String!
+  "When it stops being valid."
   notAfter: Time!
+  "True once notAfter has passed."
   expired: Boolean!
 }
 
 "A SCIM bearer token. The secret is shown only once, by issueSCIMToken."
 type SCIMToken {
+  "The token's id (for revokeSCIMToken)."
   id: ID!
+  "Its name, e.g. Okta production; names the IdP in SCIM_MANAGED messages."
   name: String!
   "The last characters of the secret, to tell tokens apart."
   hint: String!
   "active, expired or revoked."
   state: String!
+  "When it was issued."
   createdAt: Time!
+  "When the IdP last used it; null if never."
   lastUsedAt: Time
+  "When it expires; null if never."
   expiresAt: Time
 }
 
 "A newly issued SCIM token with its secret."
 type IssuedSCIMToken {
+  "The token as listed from now on."
   token: SCIMToken!
   "The bearer token. Shown only now; Gatehouse keeps only its hash."
   secret: String!
   "The SCIM base URL to give the IdP with it."
   scimBaseUrl: String!
+}
+
+"""
+A SCIM User extension schema of the organisation's own (RFC 7643 §3.3): the attributes
+its IdP sends under the extension's URN (Okta's "External namespace", Entra's custom
+attribute mappings). The same declaration as ` + "`" + `gatehouse scim-extension set` + "`" + ` takes.
+"""
+type ScimExtension {
+  "The schema's URN, urn:ietf:params:scim:schemas:extension:<name>:2.0:User."
+  urn: String!
+  "Its name (the <name> of the URN unless given)."
+  name: String!
+  "What it is for; empty when not given."
+  description: String!
+  "Its attributes, as declared."
+  attributes: [ScimExtensionAttribute!]!
+  "When it was first declared."
+  createdAt: Time!
+  "When it was last declared."
+  updatedAt: Time!
+}
+
+"One attribute of a SCIM extension, with its RFC 7643 §7 characteristics."
+type ScimExtensionAttribute {
+  "The attribute's name (RFC 7643 §2.1: a letter, then letters, digits, '-' or '_'; case-insensitive)."
+  name: String!
+  "string, integer, decimal, boolean, dateTime or reference."
+  type: String!
+  "True when it holds a list of values."
+  multiValued: Boolean!
+  "What it is for; empty when not given."
+  description: String!
+  "A user who carries any value of this extension must carry this attribute."
+  required: Boolean!
+  "Values compare case-sensitively (in filters and for uniqueness)."
+  caseExact: Boolean!
+  "readWrite, readOnly, immutable or writeOnly."
+  mutability: String!
+  "When SCIM returns it: always, default, request or never."
+  returned: String!
+  "none, or server: no two users of the organisation share a value."
+  uniqueness: String!
+  "SCIM filters and sortBy may use it (Gatehouse's own characteristic)."
+  indexed: Boolean!
+}
+
+"""
+A SCIM User extension to declare, field for field the RFC 7643 §7 schema resource that
+` + "`" + `gatehouse scim-extension set --file` + "`" + ` takes (its ` + "`" + `id` + "`" + ` is ` + "`" + `urn` + "`" + ` here). It is checked by
+the same rules; anything wrong is BAD_USER_INPUT naming the problem.
+"""
+input ScimExtensionInput {
+  "urn:ietf:params:scim:schemas:extension:<name>:2.0:User (<name> of letters, digits, '.', '_', '-'; not enterprise)."
+  urn: String!
+  "A name, at most 256 bytes; defaults to the <name> of the URN."
+  name: String
+  "What it is for, at most 2048 bytes."
+  description: String
+  "1 to 50 attributes, names unique ignoring case."
+  attributes: [ScimExtensionAttributeInput!]!
+}
+
+"One attribute to declare; omitted characteristics take the RFC 7643 §2.2 defaults."
+input ScimExtensionAttributeInput {
+  "A letter, then letters, digits, '-' or '_', at most 64."
+  name: String!
+  "string (default), integer, decimal, boolean, dateTime or reference."
+  type: String
+  "A list of values; default false."
+  multiValued: Boolean
+  "What it is for, at most 2048 bytes."
+  description: String
+  "Users carrying the extension must carry it; default false. Not with readOnly."
+  required: Boolean
+  "Compare values case-sensitively; default false."
+  caseExact: Boolean
+  "readWrite (default), readOnly, immutable or writeOnly."
+  mutability: String
+  "always, default (the default), request or never; a writeOnly attribute must be never (its default)."
+  returned: String
+  "none (default) or server; server is not allowed for a boolean."
+  uniqueness: String
+  "Let SCIM filters and sortBy use it; default false."
+  indexed: Boolean
 }
 
 "Who manages a user."
@@ -2284,26 +2622,33 @@ enum UserSource {
   APP
 }
 
+"Narrows a list of users; every given condition must hold."
 input UserFilter {
   "Case-insensitive prefix of userName, display name or email."
   search: String
   "Only active (true) or deactivated (false) users."
   active: Boolean
-  "Only direct members of this group."
+  "Only direct members of this group (needs the user_groups plan feature; another organisation's group is NOT_FOUND)."
   groupId: ID
 }
 
 "A person in the organisation."
 type User implements Node {
+  "Opaque global id."
   id: ID!
+  "The unique sign-in name (what the IdP sends as NameID), e.g. ada@acme.com."
   userName: String!
+  "The name to show; may be empty (show userName then)."
   displayName: String!
+  "Given name; may be empty."
   givenName: String!
+  "Family name; may be empty."
   familyName: String!
   "Primary email, or empty."
   email: String!
   "False once deactivated (by the IdP or the app); a deactivated user cannot sign in."
   active: Boolean!
+  "Who manages the user."
   source: UserSource!
   """
   True when the app may change this user under the organisation's provisioning mode;
@@ -2312,66 +2657,100 @@ type User implements Node {
   editable: Boolean!
   "Opaque version; pass it back as ifVersion to update safely."
   version: String!
+  "When the user was created."
   createdAt: Time!
+  "When the user last changed."
   updatedAt: Time!
-  "Groups the user is a direct member of."
+  "Groups the user is a direct member of, by name. Needs the user_groups plan feature."
   groups: [Group!]!
   "Company roles held, with where each comes from."
   roles: [RoleAssignment!]!
-  "Spaces the user can open, the highest role, and every grant that gives it."
+  "Spaces the user can open, the highest role, and every grant that gives it; only spaces the viewer can see themselves are listed."
   effectiveSpaces: [SpaceAccess!]!
 }
 
+"A user in a page of users."
 type UserEdge {
+  "Pass it as ` + "`" + `after` + "`" + ` to continue after this user."
   cursor: String!
+  "The user."
   node: User!
 }
 
+"A page of users."
 type UserConnection {
+  "The users with their cursors."
   edges: [UserEdge!]!
+  "The users alone."
   nodes: [User!]!
+  "Whether more follow, and where this page ends."
   pageInfo: PageInfo!
 }
 
 "A group of people (from the IdP or the app)."
 type Group implements Node {
+  "Opaque global id."
   id: ID!
+  "The group's name, unique in the organisation ignoring case."
   displayName: String!
+  "Who manages the group."
   source: UserSource!
   "True when the app may change this group under the provisioning mode."
   editable: Boolean!
+  "When the group was created."
   createdAt: Time!
+  "When the group last changed."
   updatedAt: Time!
-  "Users who are direct members."
-  members(first: Int = 50, after: String): UserConnection!
-  "Spaces this group has been given access to."
+  "Users who are direct members, in creation order."
+  members(
+    "Page size, 1 to 100."
+    first: Int = 50
+    "The endCursor of the previous page; omit for the first page."
+    after: String
+  ): UserConnection!
+  "Spaces this group has been given access to (those the viewer can see)."
   spaceGrants: [SpaceGrant!]!
 }
 
+"A group in a page of groups."
 type GroupEdge {
+  "Pass it as ` + "`" + `after` + "`" + ` to continue after this group."
   cursor: String!
+  "The group."
   node: Group!
 }
 
+"A page of groups."
 type GroupConnection {
+  "The groups with their cursors."
   edges: [GroupEdge!]!
+  "The groups alone."
   nodes: [Group!]!
+  "Whether more follow, and where this page ends."
   pageInfo: PageInfo!
 }
 
 "A role in a space, lowest to highest. Managers also manage the space's access."
 enum SpaceRole {
+  "May open the space."
   VIEWER
+  "May open and change its content."
   EDITOR
+  "May also rename it and give or take away access to it."
   MANAGER
 }
 
 "A shared space that groups and people are given access to."
 type Space implements Node {
+  "Opaque global id."
   id: ID!
+  "1 to 200 characters, unique in the organisation ignoring case."
   name: String!
+  "At most 2000 characters; may be empty."
   description: String!
+  "When the space was created."
   createdAt: Time!
+  "When the space last changed."
   updatedAt: Time!
   "Who has been given access directly: users and groups."
   grants: [SpaceGrant!]!
@@ -2381,14 +2760,21 @@ type Space implements Node {
   viewerRole: SpaceRole
 }
 
+"A space in a page of spaces."
 type SpaceEdge {
+  "Pass it as ` + "`" + `after` + "`" + ` to continue after this space."
   cursor: String!
+  "The space."
   node: Space!
 }
 
+"A page of spaces."
 type SpaceConnection {
+  "The spaces with their cursors."
   edges: [SpaceEdge!]!
+  "The spaces alone."
   nodes: [Space!]!
+  "Whether more follow, and where this page ends."
   pageInfo: PageInfo!
 }
 
@@ -2397,10 +2783,15 @@ union Principal = User | Group
 
 "Access to a space given to a user or a group."
 type SpaceGrant {
+  "The grant's id."
   id: ID!
+  "The space."
   space: Space!
+  "Who was given access: a User or a Group."
   principal: Principal!
+  "The role given."
   role: SpaceRole!
+  "When access was first given."
   createdAt: Time!
 }
 
@@ -2412,25 +2803,33 @@ enum AccessSourceKind {
   GROUP
 }
 
+"One reason a user has access to a space."
 type AccessSource {
+  "A grant to the user, or to a group they are in."
   kind: AccessSourceKind!
   "The group, for GROUP."
   group: Group
+  "The role this source gives."
   role: SpaceRole!
 }
 
 "A space a user can open."
 type SpaceAccess {
+  "The space."
   space: Space!
   "The highest role over all sources."
   role: SpaceRole!
+  "Every grant that gives access: direct first, then by group name."
   sources: [AccessSource!]!
 }
 
 "A user with access to a space."
 type SpaceMember {
+  "The user."
   user: User!
+  "The highest role over all sources."
   role: SpaceRole!
+  "Every grant that gives access: direct first, then by group name."
   sources: [AccessSource!]!
 }
 
@@ -2438,8 +2837,11 @@ type SpaceMember {
 type Role {
   "owner, admin, member, or the id of a custom role."
   id: ID!
+  "The name to show, e.g. Owner or Auditor."
   name: String!
+  "What the role allows."
   permissions: [Permission!]!
+  "True for owner, admin and member, which cannot be changed or deleted."
   builtIn: Boolean!
 }
 
@@ -2451,8 +2853,11 @@ enum RoleSource {
   GROUP
 }
 
+"A company role a user holds, and why."
 type RoleAssignment {
+  "The role."
   role: Role!
+  "Set on the user, or through a group."
   source: RoleSource!
   "The mapped group, for GROUP."
   group: Group
@@ -2460,147 +2865,294 @@ type RoleAssignment {
 
 "An IdP group whose members get a company role."
 type RoleMapping {
+  "The group; its members, nested groups included, hold the role."
   group: Group!
+  "The role."
   role: Role!
 }
 
 "A signed-in session."
 type Session {
+  "The session's id."
   id: ID!
+  "When the person signed in."
   createdAt: Time!
+  "When it ends at the latest (the maximum lifetime)."
   expiresAt: Time!
+  "When it was last used (to within a minute)."
   lastSeenAt: Time!
+  "The client address at sign-in."
   ip: String!
+  "The browser or client at sign-in."
   userAgent: String!
   "True for the session of this request."
   current: Boolean!
 }
 
+"What can be changed. Each mutation says what it needs; without it the answer is FORBIDDEN."
 type Mutation {
   "Create a space. Needs MANAGE_SPACES."
-  createSpace(input: CreateSpaceInput!): Space!
+  createSpace(
+    "The new space."
+    input: CreateSpaceInput!
+  ): Space!
   "Rename or describe a space. Needs MANAGE_SPACES or the space's MANAGER role."
-  updateSpace(input: UpdateSpaceInput!): Space!
+  updateSpace(
+    "The space and what to change."
+    input: UpdateSpaceInput!
+  ): Space!
   "Delete a space and its grants. Needs MANAGE_SPACES. Returns the id."
-  deleteSpace(id: ID!): ID!
-  "Give a user or group a role in a space (or change it). Needs MANAGE_SPACES or the space's MANAGER role."
-  grantSpaceAccess(input: SpaceAccessInput!): SpaceGrant!
-  "Take a user's or group's grant away. Same permission as granting."
-  revokeSpaceAccess(spaceId: ID!, principalId: ID!): Boolean!
+  deleteSpace(
+    "The space's global id."
+    id: ID!
+  ): ID!
+  "Give a user or group a role in a space (or change it). Needs MANAGE_SPACES or the space's MANAGER role; a group needs the user_groups plan feature."
+  grantSpaceAccess(
+    "The space, who, and the role."
+    input: SpaceAccessInput!
+  ): SpaceGrant!
+  "Take a user's or group's grant away (true also when there was none). Same permission as granting."
+  revokeSpaceAccess(
+    "The space's global id."
+    spaceId: ID!
+    "The global id of the user or group."
+    principalId: ID!
+  ): Boolean!
 
-  "Set a user's direct company role (owner, admin, member or a custom role id). Needs MANAGE_USERS; only owners grant owner."
-  setUserRole(userId: ID!, roleId: ID!): User!
-  "Create a custom role. Needs MANAGE_COMPANY_SETTINGS."
-  createRole(name: String!, permissions: [Permission!]!): Role!
-  "Change a custom role. Needs MANAGE_COMPANY_SETTINGS."
-  updateRole(id: ID!, name: String, permissions: [Permission!]): Role!
-  "Delete a custom role. Needs MANAGE_COMPANY_SETTINGS."
-  deleteRole(id: ID!): ID!
-  "Give every member of an IdP group a company role. Needs MANAGE_COMPANY_SETTINGS."
-  mapGroupToRole(groupId: ID!, roleId: ID!): RoleMapping!
-  "Remove a group-to-role mapping. Needs MANAGE_COMPANY_SETTINGS."
-  unmapGroupRole(groupId: ID!, roleId: ID!): Boolean!
+  "Set a user's direct company role. Needs MANAGE_USERS and every permission of the old and new role; only owners grant or take owner; the last owner stays (LAST_OWNER)."
+  setUserRole(
+    "The user's global id."
+    userId: ID!
+    "owner, admin, member (clears the direct role) or a custom role's id."
+    roleId: ID!
+  ): User!
+  "Create a custom role. Needs MANAGE_COMPANY_SETTINGS and every permission it carries."
+  createRole(
+    "1 to 100 characters, unique ignoring case, not a built-in role's name."
+    name: String!
+    "What the role allows."
+    permissions: [Permission!]!
+  ): Role!
+  "Change a custom role (BUILT_IN_ROLE for owner, admin, member). Needs MANAGE_COMPANY_SETTINGS and every permission it carries before and after."
+  updateRole(
+    "The custom role's id."
+    id: ID!
+    "A new name; omit to keep it."
+    name: String
+    "The new permissions; omit to keep them."
+    permissions: [Permission!]
+  ): Role!
+  "Delete a custom role; its holders keep their other roles. Needs MANAGE_COMPANY_SETTINGS (BUILT_IN_ROLE for built-in roles)."
+  deleteRole(
+    "The custom role's id."
+    id: ID!
+  ): ID!
+  "Give every member of an IdP group (nested groups included) a company role. Needs MANAGE_COMPANY_SETTINGS, every permission of the role and the user_groups plan feature."
+  mapGroupToRole(
+    "The group's global id."
+    groupId: ID!
+    "owner, admin or a custom role's id (not member)."
+    roleId: ID!
+  ): RoleMapping!
+  "Remove a group-to-role mapping (true also when there was none). Needs MANAGE_COMPANY_SETTINGS; the last owner stays (LAST_OWNER)."
+  unmapGroupRole(
+    "The group's global id."
+    groupId: ID!
+    "The mapped role's id."
+    roleId: ID!
+  ): Boolean!
 
   "Change organisation settings. Needs MANAGE_COMPANY_SETTINGS."
-  updateTenantSettings(input: TenantSettingsInput!): Tenant!
+  updateTenantSettings(
+    "What to change; omitted fields stay."
+    input: TenantSettingsInput!
+  ): Tenant!
   "Configure the SAML IdP from its metadata XML. Needs MANAGE_COMPANY_SETTINGS."
-  configureSAML(input: ConfigureSAMLInput!): SAMLConnection!
+  configureSAML(
+    "The metadata and attribute names."
+    input: ConfigureSAMLInput!
+  ): SAMLConnection!
   "Issue a SCIM token; the secret is returned only here. Needs MANAGE_COMPANY_SETTINGS."
-  issueSCIMToken(name: String!, expiresInSeconds: Int): IssuedSCIMToken!
+  issueSCIMToken(
+    "1 to 100 characters, e.g. Okta production."
+    name: String!
+    "Lifetime, at least 60; omit for a token that does not expire."
+    expiresInSeconds: Int
+  ): IssuedSCIMToken!
   "Revoke a SCIM token: the IdP's next request with it fails. Needs MANAGE_COMPANY_SETTINGS."
-  revokeSCIMToken(id: ID!): Boolean!
+  revokeSCIMToken(
+    "The token's id (SCIMToken.id)."
+    id: ID!
+  ): Boolean!
+  """
+  Declare a SCIM User extension, or redeclare one (same URN, ignoring case): values of
+  attributes removed or whose type or multiValued changed are deleted. SCIM sees it at
+  once. Needs MANAGE_COMPANY_SETTINGS.
+  """
+  setScimExtension(
+    "The declaration."
+    input: ScimExtensionInput!
+  ): ScimExtension!
+  "Remove a SCIM User extension and every value of it. Needs MANAGE_COMPANY_SETTINGS."
+  removeScimExtension(
+    "The extension's URN (ignoring case)."
+    urn: String!
+  ): Boolean!
 
   "End every session of a user at once. Needs MANAGE_USERS. Returns how many ended."
-  revokeUserSessions(userId: ID!): Int!
+  revokeUserSessions(
+    "The user's global id."
+    userId: ID!
+  ): Int!
   "End the viewer's own session."
   logout: Boolean!
 
-  "Add a user. Needs MANAGE_USERS and a MANUAL or MIXED provisioning mode."
-  createUser(input: CreateUserInput!): User!
-  "Edit a user the app manages (see User.editable). Needs MANAGE_USERS."
-  updateUser(input: UpdateUserInput!): User!
-  "Deactivate a user the app manages: every session ends before this returns. Needs MANAGE_USERS."
-  deactivateUser(id: ID!): User!
+  "Add a user. Needs MANAGE_USERS and a MANUAL or MIXED provisioning mode (else SCIM_MANAGED)."
+  createUser(
+    "The new user."
+    input: CreateUserInput!
+  ): User!
+  "Edit a user the app manages (see User.editable; else SCIM_MANAGED). Needs MANAGE_USERS."
+  updateUser(
+    "The user and what to change."
+    input: UpdateUserInput!
+  ): User!
+  "Deactivate a user the app manages: every session ends before this returns. Needs MANAGE_USERS; only owners deactivate owners; nobody deactivates themselves."
+  deactivateUser(
+    "The user's global id."
+    id: ID!
+  ): User!
   "Reactivate a user the app manages (old sessions do not come back). Needs MANAGE_USERS."
-  reactivateUser(id: ID!): User!
+  reactivateUser(
+    "The user's global id."
+    id: ID!
+  ): User!
   "Create a group. Needs MANAGE_USER_GROUPS, the user_groups feature and a MANUAL or MIXED mode."
-  createGroup(input: CreateGroupInput!): Group!
-  "Rename a group the app manages or change its members. Needs MANAGE_USER_GROUPS."
-  updateGroup(input: UpdateGroupInput!): Group!
-  "Delete a group the app manages. Needs MANAGE_USER_GROUPS. Returns the id."
-  deleteGroup(id: ID!): ID!
+  createGroup(
+    "The new group."
+    input: CreateGroupInput!
+  ): Group!
+  "Rename a group the app manages or change its members. Needs MANAGE_USER_GROUPS and the user_groups feature."
+  updateGroup(
+    "The group and what to change."
+    input: UpdateGroupInput!
+  ): Group!
+  "Delete a group the app manages; its memberships, grants and role mappings go with it. Needs MANAGE_USER_GROUPS and the user_groups feature. Returns the id."
+  deleteGroup(
+    "The group's global id."
+    id: ID!
+  ): ID!
 }
 
+"A space to create."
 input CreateSpaceInput {
+  "1 to 200 characters, unique in the organisation ignoring case."
   name: String!
+  "At most 2000 characters."
   description: String
 }
 
+"Changes to a space; omitted fields stay."
 input UpdateSpaceInput {
+  "The space's global id."
   id: ID!
+  "1 to 200 characters, unique in the organisation ignoring case."
   name: String
+  "At most 2000 characters; empty clears it."
   description: String
 }
 
+"A grant to give."
 input SpaceAccessInput {
+  "The space's global id."
   spaceId: ID!
-  "A user's or a group's id."
+  "A user's or a group's global id."
   principalId: ID!
+  "The role to give (replaces a previous one)."
   role: SpaceRole!
 }
 
+"Changes to an organisation's settings; omitted fields stay."
 input TenantSettingsInput {
+  "The display name, 1 to 200 characters."
   name: String
+  "Who may create and change people and groups."
   provisioningMode: ProvisioningMode
+  "Create unknown people at first sign-in when their email domain is verified."
   jitProvisioning: Boolean
+  "Accept sign-ins started at the IdP."
   idpInitiatedSSO: Boolean
+  "300 (5 minutes) to 2592000 (30 days), at most the maximum lifetime."
   sessionIdleTimeoutSeconds: Int
+  "300 (5 minutes) to 7776000 (90 days)."
   sessionMaxLifetimeSeconds: Int
 }
 
+"An IdP to configure from its metadata."
 input ConfigureSAMLInput {
   "The IdP's federation metadata XML (Entra: Federation Metadata XML; Okta: IdP metadata)."
   metadataXml: String!
-  "Attribute names; omit to keep the current (or default) mapping."
+  "The attribute holding the email; omit all four to keep the current (or default) mapping."
   emailAttribute: String
+  "The attribute holding the given name."
   givenNameAttribute: String
+  "The attribute holding the family name."
   familyNameAttribute: String
+  "The attribute holding group names."
   groupsAttribute: String
-  "Sign AuthnRequests."
+  "Sign AuthnRequests; omit to keep the current setting (off for a new connection). Always on when the IdP's metadata requires it."
   signRequests: Boolean
 }
 
+"A user to create (source APP)."
 input CreateUserInput {
+  "Unique in the organisation ignoring case, at most 512 characters."
   userName: String!
+  "Primary email."
   email: String
+  "Given name."
   givenName: String
+  "Family name."
   familyName: String
+  "The name to show."
   displayName: String
 }
 
+"Changes to a user; omitted fields stay."
 input UpdateUserInput {
+  "The user's global id."
   id: ID!
   "The version read; the update fails with PRECONDITION_FAILED if the user changed since."
   ifVersion: String
+  "Unique in the organisation ignoring case, at most 512 characters."
   userName: String
+  "Primary email; empty removes it."
   email: String
+  "Given name."
   givenName: String
+  "Family name."
   familyName: String
+  "The name to show."
   displayName: String
 }
 
+"A group to create (source APP)."
 input CreateGroupInput {
+  "Unique in the organisation ignoring case, at most 512 characters."
   displayName: String!
-  "User ids."
+  "Global ids of its first members (users)."
   memberIds: [ID!]
 }
 
+"Changes to a group; omitted fields stay."
 input UpdateGroupInput {
+  "The group's global id."
   id: ID!
+  "A new name, unique in the organisation ignoring case."
   displayName: String
-  "User ids to add."
+  "Global ids of users to add."
   addMemberIds: [ID!]
-  "User ids to remove."
+  "Global ids of users to remove."
   removeMemberIds: [ID!]
 }
 `, BuiltIn: false},
@@ -2897,6 +3449,50 @@ func (ec *executionContext) childFields_SCIMToken(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type SCIMToken", field.Name)
 }
 
+func (ec *executionContext) childFields_ScimExtension(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "urn":
+		return ec.fieldContext_ScimExtension_urn(ctx, field)
+	case "name":
+		return ec.fieldContext_ScimExtension_name(ctx, field)
+	case "description":
+		return ec.fieldContext_ScimExtension_description(ctx, field)
+	case "attributes":
+		return ec.fieldContext_ScimExtension_attributes(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScimExtension_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ScimExtension_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimExtension", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimExtensionAttribute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ScimExtensionAttribute_name(ctx, field)
+	case "type":
+		return ec.fieldContext_ScimExtensionAttribute_type(ctx, field)
+	case "multiValued":
+		return ec.fieldContext_ScimExtensionAttribute_multiValued(ctx, field)
+	case "description":
+		return ec.fieldContext_ScimExtensionAttribute_description(ctx, field)
+	case "required":
+		return ec.fieldContext_ScimExtensionAttribute_required(ctx, field)
+	case "caseExact":
+		return ec.fieldContext_ScimExtensionAttribute_caseExact(ctx, field)
+	case "mutability":
+		return ec.fieldContext_ScimExtensionAttribute_mutability(ctx, field)
+	case "returned":
+		return ec.fieldContext_ScimExtensionAttribute_returned(ctx, field)
+	case "uniqueness":
+		return ec.fieldContext_ScimExtensionAttribute_uniqueness(ctx, field)
+	case "indexed":
+		return ec.fieldContext_ScimExtensionAttribute_indexed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimExtensionAttribute", field.Name)
+}
+
 func (ec *executionContext) childFields_ServiceProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "entityId":
@@ -3037,6 +3633,8 @@ func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphq
 		return ec.fieldContext_Tenant_samlConnection(ctx, field)
 	case "scimTokens":
 		return ec.fieldContext_Tenant_scimTokens(ctx, field)
+	case "scimExtensions":
+		return ec.fieldContext_Tenant_scimExtensions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tenant", field.Name)
 }
@@ -3475,6 +4073,20 @@ func (ec *executionContext) field_Mutation_reactivateUser_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeScimExtension_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "urn",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["urn"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeSCIMToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3522,6 +4134,20 @@ func (ec *executionContext) field_Mutation_revokeUserSessions_args(ctx context.C
 		return nil, err
 	}
 	args["userId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setScimExtension_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ScimExtensionInput, error) {
+			return ec.unmarshalNScimExtensionInput2githubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5859,6 +6485,94 @@ func (ec *executionContext) fieldContext_Mutation_revokeSCIMToken(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setScimExtension(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setScimExtension(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetScimExtension(ctx, fc.Args["input"].(model.ScimExtensionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScimExtension) graphql.Marshaler {
+			return ec.marshalNScimExtension2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtension(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setScimExtension(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimExtension(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setScimExtension_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeScimExtension(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeScimExtension(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveScimExtension(ctx, fc.Args["urn"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeScimExtension(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeScimExtension_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_revokeUserSessions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7670,6 +8384,383 @@ func (ec *executionContext) fieldContext_SCIMToken_expiresAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("SCIMToken", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _ScimExtension_urn(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtension) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtension_urn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Urn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtension_urn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtension", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtension_name(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtension) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtension_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtension_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtension", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtension_description(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtension) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtension_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtension_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtension", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtension_attributes(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtension) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtension_attributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attributes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScimExtensionAttribute) graphql.Marshaler {
+			return ec.marshalNScimExtensionAttribute2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttributeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtension_attributes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScimExtension",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimExtensionAttribute(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScimExtension_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtension) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtension_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtension_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtension", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtension_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtension) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtension_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtension_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtension", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_name(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_type(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_multiValued(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_multiValued(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MultiValued, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_multiValued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_description(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_required(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_required(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Required, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_required(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_caseExact(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_caseExact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CaseExact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_caseExact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_mutability(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_mutability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mutability, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_mutability(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_returned(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_returned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Returned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_returned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_uniqueness(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_uniqueness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Uniqueness, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_uniqueness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimExtensionAttribute_indexed(ctx context.Context, field graphql.CollectedField, obj *model.ScimExtensionAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimExtensionAttribute_indexed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Indexed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimExtensionAttribute_indexed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimExtensionAttribute", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
 func (ec *executionContext) _ServiceProvider_entityId(ctx context.Context, field graphql.CollectedField, obj *model.ServiceProvider) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8879,6 +9970,38 @@ func (ec *executionContext) fieldContext_Tenant_scimTokens(_ context.Context, fi
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SCIMToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Tenant_scimExtensions(ctx context.Context, field graphql.CollectedField, obj *model.Tenant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tenant_scimExtensions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tenant().ScimExtensions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScimExtension) graphql.Marshaler {
+			return ec.marshalNScimExtension2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tenant_scimExtensions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Tenant",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimExtension(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10996,6 +12119,150 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputScimExtensionAttributeInput(ctx context.Context, obj any) (model.ScimExtensionAttributeInput, error) {
+	var it model.ScimExtensionAttributeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "type", "multiValued", "description", "required", "caseExact", "mutability", "returned", "uniqueness", "indexed"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "multiValued":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("multiValued"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MultiValued = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "required":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("required"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Required = data
+		case "caseExact":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("caseExact"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CaseExact = data
+		case "mutability":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mutability"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mutability = data
+		case "returned":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returned"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Returned = data
+		case "uniqueness":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uniqueness"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Uniqueness = data
+		case "indexed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("indexed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Indexed = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputScimExtensionInput(ctx context.Context, obj any) (model.ScimExtensionInput, error) {
+	var it model.ScimExtensionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"urn", "name", "description", "attributes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "urn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("urn"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Urn = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "attributes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attributes"))
+			data, err := ec.unmarshalNScimExtensionAttributeInput2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttributeInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Attributes = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSpaceAccessInput(ctx context.Context, obj any) (model.SpaceAccessInput, error) {
 	var it model.SpaceAccessInput
 	if obj == nil {
@@ -12257,6 +13524,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setScimExtension":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setScimExtension(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeScimExtension":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeScimExtension(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "revokeUserSessions":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeUserSessions(ctx, field)
@@ -13182,6 +14463,152 @@ func (ec *executionContext) _SCIMToken(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var scimExtensionImplementors = []string{"ScimExtension"}
+
+func (ec *executionContext) _ScimExtension(ctx context.Context, sel ast.SelectionSet, obj *model.ScimExtension) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimExtensionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimExtension")
+		case "urn":
+			out.Values[i] = ec._ScimExtension_urn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._ScimExtension_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ScimExtension_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attributes":
+			out.Values[i] = ec._ScimExtension_attributes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ScimExtension_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ScimExtension_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scimExtensionAttributeImplementors = []string{"ScimExtensionAttribute"}
+
+func (ec *executionContext) _ScimExtensionAttribute(ctx context.Context, sel ast.SelectionSet, obj *model.ScimExtensionAttribute) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimExtensionAttributeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimExtensionAttribute")
+		case "name":
+			out.Values[i] = ec._ScimExtensionAttribute_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ScimExtensionAttribute_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "multiValued":
+			out.Values[i] = ec._ScimExtensionAttribute_multiValued(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ScimExtensionAttribute_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "required":
+			out.Values[i] = ec._ScimExtensionAttribute_required(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "caseExact":
+			out.Values[i] = ec._ScimExtensionAttribute_caseExact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mutability":
+			out.Values[i] = ec._ScimExtensionAttribute_mutability(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returned":
+			out.Values[i] = ec._ScimExtensionAttribute_returned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uniqueness":
+			out.Values[i] = ec._ScimExtensionAttribute_uniqueness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "indexed":
+			out.Values[i] = ec._ScimExtensionAttribute_indexed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var serviceProviderImplementors = []string{"ServiceProvider"}
 
 func (ec *executionContext) _ServiceProvider(ctx context.Context, sel ast.SelectionSet, obj *model.ServiceProvider) graphql.Marshaler {
@@ -14005,6 +15432,44 @@ func (ec *executionContext) _Tenant(ctx context.Context, sel ast.SelectionSet, o
 					}
 				}()
 				res = ec._Tenant_scimTokens(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "scimExtensions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Tenant_scimExtensions(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -15570,6 +17035,82 @@ func (ec *executionContext) marshalNSCIMToken2ᚖgithubᚗcomᚋgatehouseᚑdev�
 		return graphql.Null
 	}
 	return ec._SCIMToken(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimExtension2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScimExtension) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScimExtension2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtension(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScimExtension2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtension(ctx context.Context, sel ast.SelectionSet, v *model.ScimExtension) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ScimExtension(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimExtensionAttribute2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttributeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScimExtensionAttribute) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScimExtensionAttribute2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttribute(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScimExtensionAttribute2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttribute(ctx context.Context, sel ast.SelectionSet, v *model.ScimExtensionAttribute) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ScimExtensionAttribute(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScimExtensionAttributeInput2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttributeInputᚄ(ctx context.Context, v any) ([]*model.ScimExtensionAttributeInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ScimExtensionAttributeInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNScimExtensionAttributeInput2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttributeInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNScimExtensionAttributeInput2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionAttributeInput(ctx context.Context, v any) (*model.ScimExtensionAttributeInput, error) {
+	res, err := ec.unmarshalInputScimExtensionAttributeInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNScimExtensionInput2githubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐScimExtensionInput(ctx context.Context, v any) (model.ScimExtensionInput, error) {
+	res, err := ec.unmarshalInputScimExtensionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNServiceProvider2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐServiceProvider(ctx context.Context, sel ast.SelectionSet, v *model.ServiceProvider) graphql.Marshaler {

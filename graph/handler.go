@@ -1,10 +1,13 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,7 +31,10 @@ import (
 
 // Limits of one GraphQL request; each is enforced with a clear error.
 const (
-	MaxComplexity    = 500
+	// MaxComplexity bounds the fields an operation may resolve, pages weighed by their
+	// size (complexity.go): a page of 100 users with some 40 fields and lists each fits,
+	// a page of users with the members of each of their groups does not.
+	MaxComplexity    = 5000
 	MaxDepth         = 12
 	MaxParserTokens  = 5000
 	MaxBodyBytes     = 256 << 10
@@ -51,7 +57,7 @@ type HandlerConfig struct {
 // automatic persisted queries, per-request dataloaders, and errors mapped to
 // extensions.code.
 func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authenticator) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Complexity: complexity()}))
 	if u, err := url.Parse(r.PublicURL); err == nil && r.Live != nil {
 		srv.AddTransport(r.websocket(u.Host))
 	}
@@ -63,6 +69,8 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	srv.Use(depthLimit{max: MaxDepth})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(noIntrospection{})
 	}
 	srv.SetDisableSuggestion(!cfg.Introspection)
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
@@ -76,7 +84,7 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	if cfg.GraphiQL {
 		ide = playground.Handler("Gatehouse GraphQL", "/graphql")
 	}
-	api := limitBody(r.withRequest(auth, srv))
+	api := limitBody(r.withRequest(log, auth, srv))
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
 		case req.Method == http.MethodGet && isWebsocket(req):
@@ -85,6 +93,8 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 			_ = rc.SetReadDeadline(time.Time{})
 			_ = rc.SetWriteDeadline(time.Time{})
 			api.ServeHTTP(w, req)
+		case req.Method == http.MethodPost && !isJSON(req):
+			writeError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "send the request as JSON, with Content-Type: application/json")
 		case req.Method == http.MethodPost:
 			api.ServeHTTP(w, req)
 		case req.Method == http.MethodGet && ide != nil:
@@ -96,20 +106,21 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	})
 }
 
+func isJSON(req *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
 // withRequest authenticates the request and gives it its per-request state (viewer,
 // dataloaders). A request without a credential goes on anonymous: only public fields
 // answer it. A bad credential is refused before any resolver runs.
-func (r *Resolver) withRequest(auth Authenticator, next http.Handler) http.Handler {
+func (r *Resolver) withRequest(log *slog.Logger, auth Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		state := &request{}
 		ctx := req.Context()
 		p, ok, err := auth.Principal(req)
 		if err != nil {
-			status := http.StatusUnauthorized
-			if apperr.Is(err, apperr.KindForbidden) {
-				status = http.StatusForbidden
-			}
-			writeError(w, status, codeOf(err), apperr.PublicMessage(err))
+			refuseCredential(ctx, w, log, err)
 			return
 		}
 		if ok {
@@ -119,6 +130,27 @@ func (r *Resolver) withRequest(auth Authenticator, next http.Handler) http.Handl
 		}
 		next.ServeHTTP(w, req.WithContext(context.WithValue(ctx, requestKey{}, state)))
 	})
+}
+
+// refuseCredential answers a request whose credential could not be accepted: 401 for a
+// bad or ended session, 403 for a cross-site cookie request, and — when the session
+// could not be checked at all — 503 UNAVAILABLE (retry) or 500 INTERNAL, logged with
+// the request id, so a failing session store is seen by operators and not mistaken by
+// clients for a signed-out user.
+func refuseCredential(ctx context.Context, w http.ResponseWriter, log *slog.Logger, err error) {
+	id := reqmeta.From(ctx).RequestID
+	switch apperr.KindOf(err) {
+	case apperr.KindUnauthenticated:
+		writeError(w, http.StatusUnauthorized, codeOf(err), apperr.PublicMessage(err))
+	case apperr.KindForbidden:
+		writeError(w, http.StatusForbidden, codeOf(err), apperr.PublicMessage(err))
+	case apperr.KindUnavailable:
+		log.WarnContext(ctx, "graphql: the session could not be checked", "request_id", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", apperr.PublicMessage(err))
+	default:
+		log.ErrorContext(ctx, "graphql: the session check failed", "request_id", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
+	}
 }
 
 // withPrincipal returns ctx carrying p as the principal and the audit actor.
@@ -135,14 +167,27 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // limitBody answers 413 with a GraphQL error when the body is over MaxBodyBytes: at once
-// when Content-Length says so, and through MaxBytesReader for bodies of unknown length.
+// when Content-Length says so, else once MaxBodyBytes+1 bytes have arrived (a chunked
+// body). The body is read here, whole, so the transport never meets a cut-off body.
 func limitBody(next http.Handler) http.Handler {
+	tooLarge := func(w http.ResponseWriter) {
+		writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
-			writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+			tooLarge(w)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+		switch {
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body could not be read")
+			return
+		case len(body) > MaxBodyBytes:
+			tooLarge(w)
+			return
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -177,6 +222,9 @@ func presentError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Er
 	gerr := graphql.DefaultErrorPresenter(ctx, err)
 	var ae *apperr.Error
 	if errors.As(err, &ae) && ae.Kind != apperr.KindInternal {
+		if ae.Kind == apperr.KindUnavailable {
+			log.WarnContext(ctx, "graphql: a dependency is unavailable", "request_id", reqmeta.From(ctx).RequestID, "err", err)
+		}
 		gerr.Message = ae.Message
 		gerr.Extensions = map[string]any{"code": codeOf(err)}
 		return gerr

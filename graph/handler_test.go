@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -101,36 +102,84 @@ func TestLimits(t *testing.T) {
 	srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), anonymous{}))
 	defer srv.Close()
 
-	// Introspection and suggestions are off unless configured.
-	_, r := post(t, srv.URL, query(`{ __schema { types { name } } }`, nil))
-	if len(r.Errors) == 0 {
-		t.Fatal("introspection answered while disabled")
-	}
-	_, r = post(t, srv.URL, query(`{ organizationForEmal(email: "a@b.co") { slug } }`, nil))
-	if len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, "Did you mean") {
-		t.Fatalf("suggestions shown: %+v", r)
-	}
-
-	// Over-complex: many aliases of one field.
-	var b strings.Builder
-	b.WriteString("{")
-	for i := range 300 {
-		b.WriteString(" a" + strings.Repeat("x", i%3) + itoa(i) + `: organizationForEmail(email: "a@b.co") { slug name }`)
-	}
-	b.WriteString("}")
-	_, r = post(t, srv.URL, query(b.String(), nil))
+	// Over-complex: a page of users with a page of members of each of their groups,
+	// though small in text, because each page counts as many times as it is long. The
+	// same query with small pages passes the limit (and then needs a session).
+	over := `{ users(first: 100) { nodes { id groups { members(first: 100) { nodes { id userName } } } } } }`
+	_, r := post(t, srv.URL, query(over, nil))
 	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 		t.Fatalf("over-complex query: %+v", r.Errors)
+	}
+	small := strings.ReplaceAll(over, "100", "5")
+	if _, r = post(t, srv.URL, query(small, nil)); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
+		t.Fatalf("the same query with small pages: %+v", r.Errors)
 	}
 	// Too many tokens.
 	_, r = post(t, srv.URL, query("{"+strings.Repeat(" __typename", 6000)+"}", nil))
 	if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, "token limit") {
 		t.Fatalf("token limit: %+v", r.Errors)
 	}
-	// Oversized body.
-	code, r := post(t, srv.URL, query(`{ __typename }`+strings.Repeat(" ", graph.MaxBodyBytes), nil))
-	if code != http.StatusRequestEntityTooLarge || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
-		t.Fatalf("oversized body: status %d %+v", code, r)
+	// Oversized body, announced by Content-Length or not (chunked), and one just under.
+	big := query(`{ __typename }`+strings.Repeat(" ", graph.MaxBodyBytes), nil)
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(big)
+		if chunked {
+			body = io.MultiReader(body) // a reader of unknown length: sent chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, body)
+		req.Header.Set("Content-Type", "application/json")
+		if chunked != (req.ContentLength <= 0) {
+			t.Fatalf("chunked %v: Content-Length %d", chunked, req.ContentLength)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r gqlResponse
+		_ = json.NewDecoder(res.Body).Decode(&r)
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "REQUEST_TOO_LARGE" {
+			t.Fatalf("oversized body (chunked %v): status %d %+v", chunked, res.StatusCode, r)
+		}
+	}
+	q := query(`{ __typename }`, nil)
+	if code, r := post(t, srv.URL, q[:len(q)-1]+strings.Repeat(" ", graph.MaxBodyBytes-len(q))+"}"); code != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("a body of exactly the limit: status %d %+v", code, r)
+	}
+}
+
+// Introspection and "did you mean" suggestions answer only when configured; when off,
+// asking for the schema is refused with INTROSPECTION_DISABLED, which is the client's
+// doing and not logged as a server error.
+func TestIntrospection(t *testing.T) {
+	clk := clock.System{}
+	ten := tenancy.New(testenv.SQLite(t), clk, audit.New(clk), noDNS{})
+	queries := map[string]string{
+		"__schema":            `{ __schema { queryType { name } } }`,
+		"__type in fragments": `query { ...A } fragment A on Query { ... on Query { __type(name: "User") { name } } }`,
+	}
+	for _, on := range []bool{true, false} {
+		var logged bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logged, nil))
+		srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{Introspection: on}, log, anonymous{}))
+		for name, q := range queries {
+			status, r := post(t, srv.URL, query(q, nil))
+			switch {
+			case on && (len(r.Errors) > 0 || len(r.Data) == 0):
+				t.Errorf("%s with introspection on: %d %+v", name, status, r)
+			case !on && (len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "INTROSPECTION_DISABLED" ||
+				!strings.Contains(r.Errors[0].Message, "GATEHOUSE_GRAPHQL_INTROSPECTION") || r.Data != nil):
+				t.Errorf("%s with introspection off: %d %+v", name, status, r)
+			}
+		}
+		_, r := post(t, srv.URL, query(`{ organizationForEmal(email: "a@b.co") { slug } }`, nil))
+		if len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, "Did you mean") != on {
+			t.Errorf("introspection %v: suggestions: %+v", on, r.Errors)
+		}
+		if strings.Contains(logged.String(), "level=ERROR") {
+			t.Errorf("introspection %v: logged as a server error: %s", on, logged.String())
+		}
+		srv.Close()
 	}
 }
 
@@ -154,4 +203,44 @@ func TestGraphiQL(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+// Requests that are not what this endpoint takes get a clear code and status, each
+// documented in the README.
+func TestProtocolErrors(t *testing.T) {
+	clk := clock.System{}
+	ten := tenancy.New(testenv.SQLite(t), clk, audit.New(clk), noDNS{})
+	srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), anonymous{}))
+	defer srv.Close()
+	for _, c := range []struct {
+		name, contentType, body string
+		status                  int
+		code                    string
+	}{
+		{"syntax", "", query(`{ viewer `, nil), 422, "GRAPHQL_PARSE_FAILED"},
+		{"tokens", "", query("{"+strings.Repeat(" __typename", 6000)+"}", nil), 422, "GRAPHQL_PARSE_FAILED"},
+		{"unknown field", "", query(`{ nosuch }`, nil), 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"bad variable", "", query(`query($f: Int) { users(first: $f) { nodes { id } } }`, map[string]any{"f": "x"}), 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"which operation", "", query(`query A { __typename } query B { __typename }`, nil), 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"complexity", "", query(`{ users(first: 100) { nodes { groups { members(first: 100) { nodes { id } } } } } }`, nil), 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+		{"introspection", "", query(`{ __schema { queryType { name } } }`, nil), 200, "INTROSPECTION_DISABLED"},
+		{"persisted query", "", `{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"abc"}}}`, 200, "PERSISTED_QUERY_NOT_FOUND"},
+		{"persisted query version", "", `{"extensions":{"persistedQuery":{"version":2,"sha256Hash":"abc"}}}`, 200, "BAD_REQUEST"},
+		{"not JSON", "", `{"query": `, 400, "BAD_REQUEST"},
+		{"not a JSON request", "text/plain", query(`{ __typename }`, nil), 415, "BAD_REQUEST"},
+		{"no session", "", query(`{ viewer { user { id } } }`, nil), 200, "UNAUTHENTICATED"},
+	} {
+		ct := c.contentType
+		if ct == "" {
+			ct = "application/json; charset=utf-8"
+		}
+		res, err := http.Post(srv.URL, ct, strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r gqlResponse
+		_ = json.NewDecoder(res.Body).Decode(&r)
+		res.Body.Close()
+		if res.StatusCode != c.status || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != c.code {
+			t.Errorf("%s: %d %+v; want %d %s", c.name, res.StatusCode, r.Errors, c.status, c.code)
+		}
+	}
+}

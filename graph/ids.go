@@ -53,13 +53,19 @@ func afterCursor(after *string) (string, error) {
 	return string(b[2:]), nil
 }
 
-// pageSize clamps `first` to 1..100 (default 50), and refuses nonsense.
+// Page sizes of connections (`first`).
+const (
+	defaultPageSize = 50
+	maxPageSize     = 100
+)
+
+// pageSize reads `first`: 1..maxPageSize, defaultPageSize when omitted.
 func pageSize(first *int) (int, error) {
 	if first == nil {
-		return 50, nil
+		return defaultPageSize, nil
 	}
-	if *first < 1 || *first > 100 {
-		return 0, apperr.Invalid("first must be between 1 and 100, got %d", *first)
+	if *first < 1 || *first > maxPageSize {
+		return 0, apperr.Invalid("first must be between 1 and %d, got %d", maxPageSize, *first)
 	}
 	return *first, nil
 }

@@ -4,6 +4,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/graph/model"
@@ -61,4 +62,17 @@ func (r *mutationResolver) setActive(ctx context.Context, id string, active bool
 	}
 	mode, err := r.mode(ctx)
 	return toUser(u, mode), err
+}
+
+// extensionDefinition turns the input into the RFC 7643 §7 schema resource the CLI reads
+// from a file, so both go through one parser with one set of rules. The input's fields
+// are named as RFC 7643 names them (omitted ones stay out and take its defaults); only
+// the schema's id is urn here.
+func extensionDefinition(in model.ScimExtensionInput) ([]byte, error) {
+	return json.Marshal(struct {
+		ID          string                               `json:"id"`
+		Name        *string                              `json:"name,omitempty"`
+		Description *string                              `json:"description,omitempty"`
+		Attributes  []*model.ScimExtensionAttributeInput `json:"attributes"`
+	}{in.Urn, in.Name, in.Description, in.Attributes})
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 )
 
-// loaders batch what list fields need, per request and per tenant, so a page of 100
-// users with their groups, roles and spaces costs a fixed number of queries.
+// loaders batch what list fields need, per request, so a page of 100 users with their
+// groups, roles and spaces costs a fixed number of queries. Every batch is read through
+// the access module as the request's viewer, which decides what they may see.
 type loaders struct {
 	users         *dataloadgen.Loader[string, identity.User]
 	groups        *dataloadgen.Loader[string, access.Group]
@@ -23,6 +24,13 @@ type loaders struct {
 	spacesOfUser  *dataloadgen.Loader[string, []access.EffectiveAccess]
 	grantsOfGroup *dataloadgen.Loader[string, []access.Grant]
 	grantsOfSpace *dataloadgen.Loader[string, []access.Grant]
+	members       *dataloadgen.Loader[memberKey, access.MemberPage]
+}
+
+// memberKey asks for one page of a group's members.
+type memberKey struct {
+	group, after string
+	first        int
 }
 
 // batchWait is how long a loader collects keys before it queries: every field that
@@ -32,11 +40,16 @@ type loaders struct {
 // tenant) are read directly, without this wait.
 const batchWait = 5 * time.Millisecond
 
-// byKey adapts a module's batch function (map by id) to a loader fetch that returns
-// the zero value for absent keys; the resolvers decide what absent means.
-func byKey[V any](fetch func(ctx context.Context, keys []string) (map[string]V, error)) func(ctx context.Context, keys []string) ([]V, []error) {
+// byKey adapts a module's batch function, called as the request's viewer, to a loader
+// fetch that returns the zero value for absent keys; the resolvers decide what absent
+// means.
+func byKey[V any](r *Resolver, fetch func(ctx context.Context, v access.Viewer, keys []string) (map[string]V, error)) func(ctx context.Context, keys []string) ([]V, []error) {
 	return func(ctx context.Context, keys []string) ([]V, []error) {
-		m, err := fetch(ctx, keys)
+		v, err := r.viewer(ctx)
+		var m map[string]V
+		if err == nil {
+			m, err = fetch(ctx, v, keys)
+		}
 		out := make([]V, len(keys))
 		errs := make([]error, len(keys))
 		for i, k := range keys {
@@ -46,34 +59,48 @@ func byKey[V any](fetch func(ctx context.Context, keys []string) (map[string]V, 
 	}
 }
 
-func (r *Resolver) newLoaders(tenantID string) *loaders {
+// newLoaders builds a request's loaders. The tenant is the viewer's (each batch reads
+// as the viewer); the argument is what the websocket transport passes.
+func (r *Resolver) newLoaders(_ string) *loaders {
 	opt := dataloadgen.WithWait(batchWait)
 	return &loaders{
-		users: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string]identity.User, error) {
-			return r.Identity.UsersByIDs(ctx, tenantID, ids)
-		}), opt),
-		groups: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string]access.Group, error) {
-			return r.Access.GroupsByIDs(ctx, tenantID, ids)
-		}), opt),
-		spaces: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string]access.Space, error) {
-			return r.Access.SpacesByIDs(ctx, tenantID, ids)
-		}), opt),
-		groupsOfUser: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string][]access.GroupRef, error) {
-			return r.Access.GroupsOfUsers(ctx, tenantID, ids)
-		}), opt),
-		rolesOfUser: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string][]access.RoleAssignment, error) {
-			return r.Access.UserRoles(ctx, tenantID, ids)
-		}), opt),
-		spacesOfUser: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string][]access.EffectiveAccess, error) {
-			return r.Access.EffectiveSpaces(ctx, tenantID, ids)
-		}), opt),
-		grantsOfGroup: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string][]access.Grant, error) {
-			return r.Access.GrantsOfGroups(ctx, tenantID, ids)
-		}), opt),
-		grantsOfSpace: dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []string) (map[string][]access.Grant, error) {
-			return r.Access.GrantsOfSpaces(ctx, tenantID, ids)
-		}), opt),
+		users:         dataloadgen.NewLoader(byKey(r, r.Access.UsersByIDs), opt),
+		groups:        dataloadgen.NewLoader(byKey(r, r.Access.GroupsByIDs), opt),
+		spaces:        dataloadgen.NewLoader(byKey(r, r.Access.SpacesByIDs), opt),
+		groupsOfUser:  dataloadgen.NewLoader(byKey(r, r.Access.GroupsOfUsersAs), opt),
+		rolesOfUser:   dataloadgen.NewLoader(byKey(r, r.Access.RolesOfUsers), opt),
+		spacesOfUser:  dataloadgen.NewLoader(byKey(r, r.Access.EffectiveSpaces), opt),
+		grantsOfGroup: dataloadgen.NewLoader(byKey(r, r.Access.GrantsOfGroups), opt),
+		grantsOfSpace: dataloadgen.NewLoader(byKey(r, r.Access.GrantsOfSpaces), opt),
+		members:       dataloadgen.NewLoader(r.memberPages, opt),
 	}
+}
+
+// memberPages loads the member pages of many groups: one statement per distinct page
+// (after, first), which is one for a list of groups asking for their first page.
+func (r *Resolver) memberPages(ctx context.Context, keys []memberKey) ([]access.MemberPage, []error) {
+	out := make([]access.MemberPage, len(keys))
+	errs := make([]error, len(keys))
+	v, err := r.viewer(ctx)
+	byPage := map[memberKey][]int{} // (after, first) -> indexes of keys
+	for i, k := range keys {
+		p := memberKey{after: k.after, first: k.first}
+		byPage[p] = append(byPage[p], i)
+	}
+	for p, idx := range byPage {
+		groups := make([]string, len(idx))
+		for j, i := range idx {
+			groups[j] = keys[i].group
+		}
+		pages, perr := map[string]access.MemberPage(nil), err
+		if err == nil {
+			pages, perr = r.Access.MemberPages(ctx, v, groups, p.after, p.first)
+		}
+		for _, i := range idx {
+			out[i], errs[i] = pages[keys[i].group], perr
+		}
+	}
+	return out, errs
 }
 
 // load returns the request's loaders; a request without a principal has none, and

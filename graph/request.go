@@ -65,15 +65,3 @@ func (r *Resolver) viewer(ctx context.Context) (access.Viewer, error) {
 func asViewer(ctx context.Context, v access.Viewer) context.Context {
 	return audit.WithActor(ctx, audit.Actor{Type: audit.ActorUser, ID: v.UserID, Name: v.UserName})
 }
-
-// require returns the viewer if they hold permission p.
-func (r *Resolver) require(ctx context.Context, p access.Permission) (access.Viewer, error) {
-	v, err := r.viewer(ctx)
-	if err != nil {
-		return v, err
-	}
-	if !v.Can(p) {
-		return v, apperr.Forbidden("this needs the %s permission", p).WithCode("FORBIDDEN")
-	}
-	return v, nil
-}

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,20 +30,21 @@ func (r *groupResolver) Members(ctx context.Context, obj *model.Group, first *in
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.requireGroups(ctx)
-	if err != nil {
-		return nil, err
-	}
 	mode, err := r.mode(ctx)
 	if err != nil {
 		return nil, err
 	}
-	users, more, err := r.Identity.PageUsers(ctx, v.TenantID, identity.UserPage{After: cur, First: n,
-		InIDs: r.Access.MemberUserIDs(v.TenantID, obj.RawID)})
+	page, err := load(ctx).members.Load(ctx, memberKey{group: obj.RawID, after: cur, first: n})
 	if err != nil {
 		return nil, err
 	}
-	return userConnection(ctx, users, more, mode), nil
+	users, err := load(ctx).users.LoadAll(ctx, page.UserIDs)
+	if err != nil {
+		return nil, err
+	}
+	// A member deleted between the two reads is left out.
+	users = slices.DeleteFunc(users, func(u identity.User) bool { return u.ID == "" })
+	return userConnection(ctx, users, page.More, mode), nil
 }
 
 // SpaceGrants is the resolver for the spaceGrants field.
@@ -236,7 +238,7 @@ func (r *mutationResolver) UnmapGroupRole(ctx context.Context, groupID string, r
 
 // UpdateTenantSettings is the resolver for the updateTenantSettings field.
 func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model.TenantSettingsInput) (*model.Tenant, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -246,17 +248,17 @@ func (r *mutationResolver) UpdateTenantSettings(ctx context.Context, input model
 		m := tenancy.ProvisioningMode(strings.ToLower(string(*input.ProvisioningMode)))
 		p.ProvisioningMode = &m
 	}
-	t, err := r.Tenancy.UpdateSettings(asViewer(ctx, v), v.TenantID, p)
+	t, err := r.Access.UpdateTenantSettings(ctx, v, p)
 	if err != nil {
 		return nil, err
 	}
-	forgetTenant(ctx)
+	setTenant(ctx, t)
 	return toTenant(t), nil
 }
 
 // ConfigureSaml is the resolver for the configureSAML field.
 func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.ConfigureSAMLInput) (*model.SAMLConnection, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +267,7 @@ func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.Config
 		in.Attributes = &tenancy.SAMLAttributeMap{Email: deref(input.EmailAttribute), GivenName: deref(input.GivenNameAttribute),
 			FamilyName: deref(input.FamilyNameAttribute), Groups: deref(input.GroupsAttribute)}
 	}
-	c, err := r.Tenancy.ConfigureSAML(asViewer(ctx, v), v.TenantID, in)
+	c, err := r.Access.ConfigureSAML(ctx, v, in)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +276,7 @@ func (r *mutationResolver) ConfigureSaml(ctx context.Context, input model.Config
 
 // IssueSCIMToken is the resolver for the issueSCIMToken field.
 func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expiresInSeconds *int) (*model.IssuedSCIMToken, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +287,7 @@ func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expi
 		}
 		ttl = time.Duration(*expiresInSeconds) * time.Second
 	}
-	it, err := r.Tenancy.IssueSCIMToken(asViewer(ctx, v), v.TenantID, name, ttl)
+	it, err := r.Access.IssueSCIMToken(ctx, v, name, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -294,16 +296,42 @@ func (r *mutationResolver) IssueSCIMToken(ctx context.Context, name string, expi
 
 // RevokeSCIMToken is the resolver for the revokeSCIMToken field.
 func (r *mutationResolver) RevokeSCIMToken(ctx context.Context, id string) (bool, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return false, err
 	}
-	return true, r.Tenancy.RevokeSCIMToken(asViewer(ctx, v), v.TenantID, id)
+	return true, r.Access.RevokeSCIMToken(ctx, v, id)
+}
+
+// SetScimExtension is the resolver for the setScimExtension field.
+func (r *mutationResolver) SetScimExtension(ctx context.Context, input model.ScimExtensionInput) (*model.ScimExtension, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def, err := extensionDefinition(input)
+	if err != nil {
+		return nil, err
+	}
+	x, err := r.Access.SetSCIMExtension(ctx, v, def)
+	if err != nil {
+		return nil, err
+	}
+	return toScimExtension(x), nil
+}
+
+// RemoveScimExtension is the resolver for the removeScimExtension field.
+func (r *mutationResolver) RemoveScimExtension(ctx context.Context, urn string) (bool, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return false, err
+	}
+	return true, r.Access.RemoveSCIMExtension(ctx, v, urn)
 }
 
 // RevokeUserSessions is the resolver for the revokeUserSessions field.
 func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
-	v, err := r.require(ctx, access.PermManageUsers)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -311,10 +339,7 @@ func (r *mutationResolver) RevokeUserSessions(ctx context.Context, userID string
 	if err != nil {
 		return 0, err
 	}
-	if _, err := r.Identity.GetUser(ctx, v.TenantID, raw); err != nil {
-		return 0, err
-	}
-	return r.Sessions.RevokeUser(asViewer(ctx, v), v.TenantID, raw)
+	return r.Access.RevokeUserSessions(ctx, v, raw)
 }
 
 // Logout is the resolver for the logout field.
@@ -494,18 +519,16 @@ func (r *queryResolver) Users(ctx context.Context, filter *model.UserFilter, fir
 	if err != nil {
 		return nil, err
 	}
-	p := identity.UserPage{After: cur, First: n}
+	q := access.UserQuery{After: cur, First: n}
 	if filter != nil {
-		p.Search, p.Active = deref(filter.Search), filter.Active
+		q.Search, q.Active = deref(filter.Search), filter.Active
 		if filter.GroupID != nil {
-			group, err := rawID(kindGroup, *filter.GroupID)
-			if err != nil {
+			if q.GroupID, err = rawID(kindGroup, *filter.GroupID); err != nil {
 				return nil, err
 			}
-			p.InIDs = r.Access.MemberUserIDs(v.TenantID, group)
 		}
 	}
-	users, more, err := r.Identity.PageUsers(ctx, v.TenantID, p)
+	users, more, err := r.Access.Users(ctx, v, q)
 	if err != nil {
 		return nil, err
 	}
@@ -527,7 +550,7 @@ func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.requireGroups(ctx)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +558,7 @@ func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (
 	if err != nil {
 		return nil, err
 	}
-	gs, more, err := r.Access.PageGroups(ctx, v.TenantID, cur, n)
+	gs, more, err := r.Access.PageGroups(ctx, v, cur, n)
 	if err != nil {
 		return nil, err
 	}
@@ -544,9 +567,6 @@ func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (
 
 // Group is the resolver for the group field.
 func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, error) {
-	if _, err := r.requireGroups(ctx); err != nil {
-		return nil, err
-	}
 	raw, err := rawID(kindGroup, id)
 	if err != nil {
 		return nil, nil
@@ -660,7 +680,7 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditFilter, first *int, after *string) (*model.AuditEventConnection, error) {
-	v, err := r.require(ctx, access.PermViewAuditLog)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -672,7 +692,7 @@ func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditFilt
 	if err != nil {
 		return nil, err
 	}
-	events, more, err := r.Audit.Page(ctx, r.DB, v.TenantID, toAuditFilter(filter), afterSeq, n)
+	events, more, err := r.Access.AuditEvents(ctx, v, toAuditFilter(filter), afterSeq, n)
 	if err != nil {
 		return nil, err
 	}
@@ -778,8 +798,11 @@ func (r *spaceMemberResolver) User(ctx context.Context, obj *model.SpaceMember) 
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *subscriptionResolver) AuditEvents(ctx context.Context, after *string, filter *model.AuditFilter) (<-chan *model.AuditEvent, error) {
-	v, err := r.require(ctx, access.PermViewAuditLog)
+	v, err := r.viewer(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.Access.RequireAuditReader(v); err != nil {
 		return nil, err
 	}
 	afterSeq, err := seqCursor(after)
@@ -810,11 +833,11 @@ func (r *tenantResolver) ServiceProvider(ctx context.Context, obj *model.Tenant)
 
 // SamlConnection is the resolver for the samlConnection field.
 func (r *tenantResolver) SamlConnection(ctx context.Context, obj *model.Tenant) (*model.SAMLConnection, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.Tenancy.SAMLConnection(ctx, v.TenantID)
+	c, err := r.Access.SAMLConnection(ctx, v)
 	if apperr.Is(err, apperr.KindNotFound) {
 		return nil, nil
 	}
@@ -826,11 +849,11 @@ func (r *tenantResolver) SamlConnection(ctx context.Context, obj *model.Tenant) 
 
 // ScimTokens is the resolver for the scimTokens field.
 func (r *tenantResolver) ScimTokens(ctx context.Context, obj *model.Tenant) ([]*model.SCIMToken, error) {
-	v, err := r.require(ctx, access.PermManageCompanySettings)
+	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := r.Tenancy.ListSCIMTokens(ctx, v.TenantID)
+	ts, err := r.Access.SCIMTokens(ctx, v)
 	if err != nil {
 		return nil, err
 	}
@@ -838,6 +861,23 @@ func (r *tenantResolver) ScimTokens(ctx context.Context, obj *model.Tenant) ([]*
 	out := make([]*model.SCIMToken, len(ts))
 	for i, t := range ts {
 		out[i] = toSCIMToken(t, now)
+	}
+	return out, nil
+}
+
+// ScimExtensions is the resolver for the scimExtensions field.
+func (r *tenantResolver) ScimExtensions(ctx context.Context, obj *model.Tenant) ([]*model.ScimExtension, error) {
+	v, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	xs, err := r.Access.SCIMExtensions(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.ScimExtension, len(xs))
+	for i, x := range xs {
+		out[i] = toScimExtension(x)
 	}
 	return out, nil
 }

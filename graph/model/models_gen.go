@@ -22,15 +22,20 @@ type Principal interface {
 type AuditActor struct {
 	// scim_token, user, cli or system.
 	Type string `json:"type"`
-	ID   string `json:"id"`
+	// The user id, SCIM token id or operator name.
+	ID string `json:"id"`
+	// A readable name: the userName, the token's name, the operator.
 	Name string `json:"name"`
 }
 
 // One attribute's value before and after, as JSON text (null when absent).
 type AuditChange struct {
-	Attribute string  `json:"attribute"`
-	Before    *string `json:"before,omitempty"`
-	After     *string `json:"after,omitempty"`
+	// The attribute's name, e.g. active or displayName.
+	Attribute string `json:"attribute"`
+	// The value before, as JSON; null when there was none.
+	Before *string `json:"before,omitempty"`
+	// The value after, as JSON; null when there is none.
+	After *string `json:"after,omitempty"`
 }
 
 // Something that changed, who changed it, when and through which credential.
@@ -40,30 +45,43 @@ type AuditEvent struct {
 	// Where to resume after this event (`after`).
 	Cursor string `json:"cursor"`
 	// The event's place in its organisation's log: 1, 2, 3, … without gaps.
-	Seq        int       `json:"seq"`
+	Seq int `json:"seq"`
+	// When the change was committed.
 	OccurredAt time.Time `json:"occurredAt"`
 	// What happened, e.g. user.deactivated (the catalogue: docs/audit-events.md).
-	Action string       `json:"action"`
-	Actor  *AuditActor  `json:"actor"`
+	Action string `json:"action"`
+	// Who made the change.
+	Actor *AuditActor `json:"actor"`
+	// What the change was about.
 	Target *AuditTarget `json:"target"`
 	// Attributes before and after; secrets are never recorded.
-	Changes   []*AuditChange `json:"changes"`
-	RequestID string         `json:"requestId"`
-	RemoteIP  string         `json:"remoteIp"`
-	UserAgent string         `json:"userAgent"`
+	Changes []*AuditChange `json:"changes"`
+	// The id of the HTTP request that made the change (its X-Request-Id); empty for background work.
+	RequestID string `json:"requestId"`
+	// The client address of that request; empty for background work.
+	RemoteIP string `json:"remoteIp"`
+	// The User-Agent of that request; empty for background work.
+	UserAgent string `json:"userAgent"`
 	// SHA-256 over the previous event's hash and this event: the tamper-evident chain.
 	Hash string `json:"hash"`
 }
 
+// A page of the audit log.
 type AuditEventConnection struct {
-	Edges    []*AuditEventEdge `json:"edges"`
-	Nodes    []*AuditEvent     `json:"nodes"`
-	PageInfo *PageInfo         `json:"pageInfo"`
+	// The events with their cursors.
+	Edges []*AuditEventEdge `json:"edges"`
+	// The events alone.
+	Nodes []*AuditEvent `json:"nodes"`
+	// Whether more follow, and where this page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// An audit event in a page of the log.
 type AuditEventEdge struct {
-	Cursor string      `json:"cursor"`
-	Node   *AuditEvent `json:"node"`
+	// Where to resume after this event.
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *AuditEvent `json:"node"`
 }
 
 // Narrows audit events; every given condition must hold.
@@ -82,63 +100,93 @@ type AuditFilter struct {
 
 // What a change was about.
 type AuditTarget struct {
-	Type    string `json:"type"`
-	ID      string `json:"id"`
+	// The kind of thing, e.g. user, group, space, role, scim_token, tenant.
+	Type string `json:"type"`
+	// Its id.
+	ID string `json:"id"`
+	// Its name when the change was made, e.g. a userName.
 	Display string `json:"display"`
 }
 
 // An X.509 certificate, as admins compare them.
 type Certificate struct {
-	Subject           string    `json:"subject"`
-	Sha256Fingerprint string    `json:"sha256Fingerprint"`
-	NotAfter          time.Time `json:"notAfter"`
-	Expired           bool      `json:"expired"`
+	// The subject's distinguished name.
+	Subject string `json:"subject"`
+	// SHA-256 of the DER certificate as colon-separated hex bytes, as IdP consoles show it.
+	Sha256Fingerprint string `json:"sha256Fingerprint"`
+	// When it stops being valid.
+	NotAfter time.Time `json:"notAfter"`
+	// True once notAfter has passed.
+	Expired bool `json:"expired"`
 }
 
+// An IdP to configure from its metadata.
 type ConfigureSAMLInput struct {
 	// The IdP's federation metadata XML (Entra: Federation Metadata XML; Okta: IdP metadata).
 	MetadataXML string `json:"metadataXml"`
-	// Attribute names; omit to keep the current (or default) mapping.
-	EmailAttribute      *string `json:"emailAttribute,omitempty"`
-	GivenNameAttribute  *string `json:"givenNameAttribute,omitempty"`
+	// The attribute holding the email; omit all four to keep the current (or default) mapping.
+	EmailAttribute *string `json:"emailAttribute,omitempty"`
+	// The attribute holding the given name.
+	GivenNameAttribute *string `json:"givenNameAttribute,omitempty"`
+	// The attribute holding the family name.
 	FamilyNameAttribute *string `json:"familyNameAttribute,omitempty"`
-	GroupsAttribute     *string `json:"groupsAttribute,omitempty"`
-	// Sign AuthnRequests.
+	// The attribute holding group names.
+	GroupsAttribute *string `json:"groupsAttribute,omitempty"`
+	// Sign AuthnRequests; omit to keep the current setting (off for a new connection). Always on when the IdP's metadata requires it.
 	SignRequests *bool `json:"signRequests,omitempty"`
 }
 
+// A group to create (source APP).
 type CreateGroupInput struct {
+	// Unique in the organisation ignoring case, at most 512 characters.
 	DisplayName string `json:"displayName"`
-	// User ids.
+	// Global ids of its first members (users).
 	MemberIds []string `json:"memberIds,omitempty"`
 }
 
+// A space to create.
 type CreateSpaceInput struct {
-	Name        string  `json:"name"`
+	// 1 to 200 characters, unique in the organisation ignoring case.
+	Name string `json:"name"`
+	// At most 2000 characters.
 	Description *string `json:"description,omitempty"`
 }
 
+// A user to create (source APP).
 type CreateUserInput struct {
-	UserName    string  `json:"userName"`
-	Email       *string `json:"email,omitempty"`
-	GivenName   *string `json:"givenName,omitempty"`
-	FamilyName  *string `json:"familyName,omitempty"`
+	// Unique in the organisation ignoring case, at most 512 characters.
+	UserName string `json:"userName"`
+	// Primary email.
+	Email *string `json:"email,omitempty"`
+	// Given name.
+	GivenName *string `json:"givenName,omitempty"`
+	// Family name.
+	FamilyName *string `json:"familyName,omitempty"`
+	// The name to show.
 	DisplayName *string `json:"displayName,omitempty"`
 }
 
+// A page of groups.
 type GroupConnection struct {
-	Edges    []*GroupEdge `json:"edges"`
-	Nodes    []*Group     `json:"nodes"`
-	PageInfo *PageInfo    `json:"pageInfo"`
+	// The groups with their cursors.
+	Edges []*GroupEdge `json:"edges"`
+	// The groups alone.
+	Nodes []*Group `json:"nodes"`
+	// Whether more follow, and where this page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// A group in a page of groups.
 type GroupEdge struct {
+	// Pass it as `after` to continue after this group.
 	Cursor string `json:"cursor"`
-	Node   *Group `json:"node"`
+	// The group.
+	Node *Group `json:"node"`
 }
 
 // A newly issued SCIM token with its secret.
 type IssuedSCIMToken struct {
+	// The token as listed from now on.
 	Token *SCIMToken `json:"token"`
 	// The bearer token. Shown only now; Gatehouse keeps only its hash.
 	Secret string `json:"secret"`
@@ -146,6 +194,7 @@ type IssuedSCIMToken struct {
 	ScimBaseURL string `json:"scimBaseUrl"`
 }
 
+// What can be changed. Each mutation says what it needs; without it the answer is FORBIDDEN.
 type Mutation struct {
 }
 
@@ -165,32 +214,43 @@ type PublicOrganization struct {
 	Name string `json:"name"`
 }
 
+// What can be read. Everything but organizationForEmail needs a session.
 type Query struct {
 }
 
 // A company role: built-in (owner, admin, member) or custom.
 type Role struct {
 	// owner, admin, member, or the id of a custom role.
-	ID          string       `json:"id"`
-	Name        string       `json:"name"`
+	ID string `json:"id"`
+	// The name to show, e.g. Owner or Auditor.
+	Name string `json:"name"`
+	// What the role allows.
 	Permissions []Permission `json:"permissions"`
-	BuiltIn     bool         `json:"builtIn"`
+	// True for owner, admin and member, which cannot be changed or deleted.
+	BuiltIn bool `json:"builtIn"`
 }
 
-// Attribute names read from assertions.
+// Attribute names read from assertions; empty means the built-in defaults (Okta's, Entra's and the standard OIDs).
 type SAMLAttributes struct {
-	Email      string `json:"email"`
-	GivenName  string `json:"givenName"`
+	// The attribute holding the email address.
+	Email string `json:"email"`
+	// The attribute holding the given name.
+	GivenName string `json:"givenName"`
+	// The attribute holding the family name.
 	FamilyName string `json:"familyName"`
-	Groups     string `json:"groups"`
+	// The attribute holding group names.
+	Groups string `json:"groups"`
 }
 
 // An organisation's SAML identity provider.
 type SAMLConnection struct {
+	// The IdP's entity ID (the Issuer of its responses).
 	IdpEntityID string `json:"idpEntityId"`
-	SsoURL      string `json:"ssoUrl"`
+	// The IdP's single sign-on URL, where sign-in requests go.
+	SsoURL string `json:"ssoUrl"`
 	// Single Logout URL of the IdP; empty when it has none.
-	SloURL       string `json:"sloUrl"`
+	SloURL string `json:"sloUrl"`
+	// The NameID format asked for, e.g. urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress.
 	NameIDFormat string `json:"nameIdFormat"`
 	// Every signing certificate trusted (two during a rollover).
 	Certificates []*Certificate `json:"certificates"`
@@ -201,21 +261,107 @@ type SAMLConnection struct {
 	// The metadata URL it was fetched from, or empty when uploaded.
 	MetadataURL string `json:"metadataUrl"`
 	// Problems an admin should fix, e.g. an expired certificate.
-	Warnings  []string  `json:"warnings"`
+	Warnings []string `json:"warnings"`
+	// When it was last configured.
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // A SCIM bearer token. The secret is shown only once, by issueSCIMToken.
 type SCIMToken struct {
-	ID   string `json:"id"`
+	// The token's id (for revokeSCIMToken).
+	ID string `json:"id"`
+	// Its name, e.g. Okta production; names the IdP in SCIM_MANAGED messages.
 	Name string `json:"name"`
 	// The last characters of the secret, to tell tokens apart.
 	Hint string `json:"hint"`
 	// active, expired or revoked.
-	State      string     `json:"state"`
-	CreatedAt  time.Time  `json:"createdAt"`
+	State string `json:"state"`
+	// When it was issued.
+	CreatedAt time.Time `json:"createdAt"`
+	// When the IdP last used it; null if never.
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
-	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	// When it expires; null if never.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// A SCIM User extension schema of the organisation's own (RFC 7643 §3.3): the attributes
+// its IdP sends under the extension's URN (Okta's "External namespace", Entra's custom
+// attribute mappings). The same declaration as `gatehouse scim-extension set` takes.
+type ScimExtension struct {
+	// The schema's URN, urn:ietf:params:scim:schemas:extension:<name>:2.0:User.
+	Urn string `json:"urn"`
+	// Its name (the <name> of the URN unless given).
+	Name string `json:"name"`
+	// What it is for; empty when not given.
+	Description string `json:"description"`
+	// Its attributes, as declared.
+	Attributes []*ScimExtensionAttribute `json:"attributes"`
+	// When it was first declared.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it was last declared.
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// One attribute of a SCIM extension, with its RFC 7643 §7 characteristics.
+type ScimExtensionAttribute struct {
+	// The attribute's name (RFC 7643 §2.1: a letter, then letters, digits, '-' or '_'; case-insensitive).
+	Name string `json:"name"`
+	// string, integer, decimal, boolean, dateTime or reference.
+	Type string `json:"type"`
+	// True when it holds a list of values.
+	MultiValued bool `json:"multiValued"`
+	// What it is for; empty when not given.
+	Description string `json:"description"`
+	// A user who carries any value of this extension must carry this attribute.
+	Required bool `json:"required"`
+	// Values compare case-sensitively (in filters and for uniqueness).
+	CaseExact bool `json:"caseExact"`
+	// readWrite, readOnly, immutable or writeOnly.
+	Mutability string `json:"mutability"`
+	// When SCIM returns it: always, default, request or never.
+	Returned string `json:"returned"`
+	// none, or server: no two users of the organisation share a value.
+	Uniqueness string `json:"uniqueness"`
+	// SCIM filters and sortBy may use it (Gatehouse's own characteristic).
+	Indexed bool `json:"indexed"`
+}
+
+// One attribute to declare; omitted characteristics take the RFC 7643 §2.2 defaults.
+type ScimExtensionAttributeInput struct {
+	// A letter, then letters, digits, '-' or '_', at most 64.
+	Name string `json:"name"`
+	// string (default), integer, decimal, boolean, dateTime or reference.
+	Type *string `json:"type,omitempty"`
+	// A list of values; default false.
+	MultiValued *bool `json:"multiValued,omitempty"`
+	// What it is for, at most 2048 bytes.
+	Description *string `json:"description,omitempty"`
+	// Users carrying the extension must carry it; default false. Not with readOnly.
+	Required *bool `json:"required,omitempty"`
+	// Compare values case-sensitively; default false.
+	CaseExact *bool `json:"caseExact,omitempty"`
+	// readWrite (default), readOnly, immutable or writeOnly.
+	Mutability *string `json:"mutability,omitempty"`
+	// always, default (the default), request or never; a writeOnly attribute must be never (its default).
+	Returned *string `json:"returned,omitempty"`
+	// none (default) or server; server is not allowed for a boolean.
+	Uniqueness *string `json:"uniqueness,omitempty"`
+	// Let SCIM filters and sortBy use it; default false.
+	Indexed *bool `json:"indexed,omitempty"`
+}
+
+// A SCIM User extension to declare, field for field the RFC 7643 §7 schema resource that
+// `gatehouse scim-extension set --file` takes (its `id` is `urn` here). It is checked by
+// the same rules; anything wrong is BAD_USER_INPUT naming the problem.
+type ScimExtensionInput struct {
+	// urn:ietf:params:scim:schemas:extension:<name>:2.0:User (<name> of letters, digits, '.', '_', '-'; not enterprise).
+	Urn string `json:"urn"`
+	// A name, at most 256 bytes; defaults to the <name> of the URN.
+	Name *string `json:"name,omitempty"`
+	// What it is for, at most 2048 bytes.
+	Description *string `json:"description,omitempty"`
+	// 1 to 50 attributes, names unique ignoring case.
+	Attributes []*ScimExtensionAttributeInput `json:"attributes"`
 }
 
 // The SAML service provider (Gatehouse) as the IdP must know it.
@@ -234,32 +380,48 @@ type ServiceProvider struct {
 
 // A signed-in session.
 type Session struct {
-	ID         string    `json:"id"`
-	CreatedAt  time.Time `json:"createdAt"`
-	ExpiresAt  time.Time `json:"expiresAt"`
+	// The session's id.
+	ID string `json:"id"`
+	// When the person signed in.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it ends at the latest (the maximum lifetime).
+	ExpiresAt time.Time `json:"expiresAt"`
+	// When it was last used (to within a minute).
 	LastSeenAt time.Time `json:"lastSeenAt"`
-	IP         string    `json:"ip"`
-	UserAgent  string    `json:"userAgent"`
+	// The client address at sign-in.
+	IP string `json:"ip"`
+	// The browser or client at sign-in.
+	UserAgent string `json:"userAgent"`
 	// True for the session of this request.
 	Current bool `json:"current"`
 }
 
+// A grant to give.
 type SpaceAccessInput struct {
+	// The space's global id.
 	SpaceID string `json:"spaceId"`
-	// A user's or a group's id.
-	PrincipalID string    `json:"principalId"`
-	Role        SpaceRole `json:"role"`
+	// A user's or a group's global id.
+	PrincipalID string `json:"principalId"`
+	// The role to give (replaces a previous one).
+	Role SpaceRole `json:"role"`
 }
 
+// A page of spaces.
 type SpaceConnection struct {
-	Edges    []*SpaceEdge `json:"edges"`
-	Nodes    []*Space     `json:"nodes"`
-	PageInfo *PageInfo    `json:"pageInfo"`
+	// The spaces with their cursors.
+	Edges []*SpaceEdge `json:"edges"`
+	// The spaces alone.
+	Nodes []*Space `json:"nodes"`
+	// Whether more follow, and where this page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// A space in a page of spaces.
 type SpaceEdge struct {
+	// Pass it as `after` to continue after this space.
 	Cursor string `json:"cursor"`
-	Node   *Space `json:"node"`
+	// The space.
+	Node *Space `json:"node"`
 }
 
 // Live events over the graphql-transport-ws websocket protocol at /graphql. Authenticate
@@ -280,57 +442,86 @@ type TenantSettings struct {
 	SessionMaxLifetimeSeconds int `json:"sessionMaxLifetimeSeconds"`
 }
 
+// Changes to an organisation's settings; omitted fields stay.
 type TenantSettingsInput struct {
-	Name                      *string           `json:"name,omitempty"`
-	ProvisioningMode          *ProvisioningMode `json:"provisioningMode,omitempty"`
-	JitProvisioning           *bool             `json:"jitProvisioning,omitempty"`
-	IdpInitiatedSso           *bool             `json:"idpInitiatedSSO,omitempty"`
-	SessionIdleTimeoutSeconds *int              `json:"sessionIdleTimeoutSeconds,omitempty"`
-	SessionMaxLifetimeSeconds *int              `json:"sessionMaxLifetimeSeconds,omitempty"`
+	// The display name, 1 to 200 characters.
+	Name *string `json:"name,omitempty"`
+	// Who may create and change people and groups.
+	ProvisioningMode *ProvisioningMode `json:"provisioningMode,omitempty"`
+	// Create unknown people at first sign-in when their email domain is verified.
+	JitProvisioning *bool `json:"jitProvisioning,omitempty"`
+	// Accept sign-ins started at the IdP.
+	IdpInitiatedSso *bool `json:"idpInitiatedSSO,omitempty"`
+	// 300 (5 minutes) to 2592000 (30 days), at most the maximum lifetime.
+	SessionIdleTimeoutSeconds *int `json:"sessionIdleTimeoutSeconds,omitempty"`
+	// 300 (5 minutes) to 7776000 (90 days).
+	SessionMaxLifetimeSeconds *int `json:"sessionMaxLifetimeSeconds,omitempty"`
 }
 
+// Changes to a group; omitted fields stay.
 type UpdateGroupInput struct {
-	ID          string  `json:"id"`
+	// The group's global id.
+	ID string `json:"id"`
+	// A new name, unique in the organisation ignoring case.
 	DisplayName *string `json:"displayName,omitempty"`
-	// User ids to add.
+	// Global ids of users to add.
 	AddMemberIds []string `json:"addMemberIds,omitempty"`
-	// User ids to remove.
+	// Global ids of users to remove.
 	RemoveMemberIds []string `json:"removeMemberIds,omitempty"`
 }
 
+// Changes to a space; omitted fields stay.
 type UpdateSpaceInput struct {
-	ID          string  `json:"id"`
-	Name        *string `json:"name,omitempty"`
+	// The space's global id.
+	ID string `json:"id"`
+	// 1 to 200 characters, unique in the organisation ignoring case.
+	Name *string `json:"name,omitempty"`
+	// At most 2000 characters; empty clears it.
 	Description *string `json:"description,omitempty"`
 }
 
+// Changes to a user; omitted fields stay.
 type UpdateUserInput struct {
+	// The user's global id.
 	ID string `json:"id"`
 	// The version read; the update fails with PRECONDITION_FAILED if the user changed since.
-	IfVersion   *string `json:"ifVersion,omitempty"`
-	UserName    *string `json:"userName,omitempty"`
-	Email       *string `json:"email,omitempty"`
-	GivenName   *string `json:"givenName,omitempty"`
-	FamilyName  *string `json:"familyName,omitempty"`
+	IfVersion *string `json:"ifVersion,omitempty"`
+	// Unique in the organisation ignoring case, at most 512 characters.
+	UserName *string `json:"userName,omitempty"`
+	// Primary email; empty removes it.
+	Email *string `json:"email,omitempty"`
+	// Given name.
+	GivenName *string `json:"givenName,omitempty"`
+	// Family name.
+	FamilyName *string `json:"familyName,omitempty"`
+	// The name to show.
 	DisplayName *string `json:"displayName,omitempty"`
 }
 
+// A page of users.
 type UserConnection struct {
-	Edges    []*UserEdge `json:"edges"`
-	Nodes    []*User     `json:"nodes"`
-	PageInfo *PageInfo   `json:"pageInfo"`
+	// The users with their cursors.
+	Edges []*UserEdge `json:"edges"`
+	// The users alone.
+	Nodes []*User `json:"nodes"`
+	// Whether more follow, and where this page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// A user in a page of users.
 type UserEdge struct {
+	// Pass it as `after` to continue after this user.
 	Cursor string `json:"cursor"`
-	Node   *User  `json:"node"`
+	// The user.
+	Node *User `json:"node"`
 }
 
+// Narrows a list of users; every given condition must hold.
 type UserFilter struct {
 	// Case-insensitive prefix of userName, display name or email.
 	Search *string `json:"search,omitempty"`
 	// Only active (true) or deactivated (false) users.
 	Active *bool `json:"active,omitempty"`
-	// Only direct members of this group.
+	// Only direct members of this group (needs the user_groups plan feature; another organisation's group is NOT_FOUND).
 	GroupID *string `json:"groupId,omitempty"`
 }

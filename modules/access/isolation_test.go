@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -32,8 +33,19 @@ func TestTenantIsolation(t *testing.T) {
 		f.grant(b, theirSpace.ID, access.PrincipalUser, their.ID, access.SpaceManager)
 		f.grant(b, theirSpace.ID, access.PrincipalGroup, theirGroup.ID, access.SpaceViewer)
 		must(t, f.acc.MapGroupToRole(ctx, f.op(b), theirGroup.ID, access.RoleAdmin))
+		theirToken, err := f.tenancy.IssueSCIMToken(ctx, b, "Okta", 0)
+		must(t, err)
+		theirExt, err := f.ids.SetUserExtension(ctx, b, extension("theirs"))
+		must(t, err)
 		name := "x"
 		calls := map[string]func() error{
+			"RevokeSCIMToken":     func() error { return f.acc.RevokeSCIMToken(ctx, v, theirToken.Token.ID) },
+			"RemoveSCIMExtension": func() error { return f.acc.RemoveSCIMExtension(ctx, v, theirExt.URN) },
+			"RevokeUserSessions":  func() error { _, err := f.acc.RevokeUserSessions(ctx, v, their.ID); return err },
+			"Users by group": func() error {
+				_, _, err := f.acc.Users(ctx, v, access.UserQuery{GroupID: theirGroup.ID})
+				return err
+			},
 			"UpdateRole":          func() error { _, err := f.acc.UpdateRole(ctx, v, theirRole.ID, &name, nil); return err },
 			"DeleteRole":          func() error { return f.acc.DeleteRole(ctx, v, theirRole.ID) },
 			"SetUserRole user":    func() error { return f.acc.SetUserRole(ctx, v, their.ID, myRole.ID) },
@@ -73,7 +85,6 @@ func TestTenantIsolation(t *testing.T) {
 				return err
 			},
 			"DeleteGroupAs": func() error { return f.acc.DeleteGroupAs(ctx, v, theirGroup.ID) },
-			"RequireViewer": func() error { return f.acc.RequireViewer(v, b) },
 			"Viewer": func() error {
 				_, err := f.acc.Viewer(ctx, identity.Principal{TenantID: a, UserID: their.ID})
 				if apperr.KindOf(err) == apperr.KindUnauthenticated {
@@ -106,17 +117,52 @@ func TestTenantIsolation(t *testing.T) {
 		if len(spaces) != 1 || spaces[0].ID != mySpace.ID {
 			t.Errorf("ListSpaces = %+v", spaces)
 		}
-		// Batch functions take the tenant from the caller and ignore other tenants' ids.
-		if m, err := f.acc.SpacesByIDs(ctx, a, []string{theirSpace.ID}); err != nil || len(m) != 0 {
+		tokens, err := f.acc.SCIMTokens(ctx, v)
+		must(t, err)
+		exts, err := f.acc.SCIMExtensions(ctx, v)
+		must(t, err)
+		users, _, err := f.acc.Users(ctx, v, access.UserQuery{})
+		must(t, err)
+		groups, _, err := f.acc.PageGroups(ctx, v, "", 100)
+		must(t, err)
+		events, _, err := f.acc.AuditEvents(ctx, v, audit.Filter{}, 0, 100)
+		must(t, err)
+		for _, u := range users {
+			if u.TenantID != a {
+				t.Errorf("Users lists %s of another tenant", u.UserName)
+			}
+		}
+		for _, e := range events {
+			if e.TenantID != a {
+				t.Errorf("AuditEvents lists %s of another tenant", e.Action)
+			}
+		}
+		if len(tokens) != 0 || len(exts) != 0 || len(groups) != 1 || groups[0].ID != myGroup.ID || len(events) == 0 {
+			t.Errorf("tokens %v, extensions %v, groups %v, %d events", tokens, exts, groups, len(events))
+		}
+		// Batch functions take the tenant from the viewer and ignore other tenants' ids.
+		if m, err := f.acc.UsersByIDs(ctx, v, []string{their.ID}); err != nil || len(m) != 0 {
+			t.Errorf("UsersByIDs = %v, %v", m, err)
+		}
+		if m, err := f.acc.GroupsByIDs(ctx, v, []string{theirGroup.ID}); err != nil || len(m) != 0 {
+			t.Errorf("GroupsByIDs = %v, %v", m, err)
+		}
+		if m, err := f.acc.GroupsOfUsersAs(ctx, v, []string{their.ID}); err != nil || len(m) != 0 {
+			t.Errorf("GroupsOfUsersAs = %v, %v", m, err)
+		}
+		if m, err := f.acc.MemberPages(ctx, v, []string{theirGroup.ID}, "", 10); err != nil || len(m[theirGroup.ID].UserIDs) != 0 {
+			t.Errorf("MemberPages = %v, %v", m, err)
+		}
+		if m, err := f.acc.SpacesByIDs(ctx, f.op(a), []string{theirSpace.ID}); err != nil || len(m) != 0 {
 			t.Errorf("SpacesByIDs = %v, %v", m, err)
 		}
-		if m, err := f.acc.GrantsOfSpaces(ctx, a, []string{theirSpace.ID}); err != nil || len(m) != 0 {
+		if m, err := f.acc.GrantsOfSpaces(ctx, f.op(a), []string{theirSpace.ID}); err != nil || len(m) != 0 {
 			t.Errorf("GrantsOfSpaces = %v, %v", m, err)
 		}
-		if m, err := f.acc.GrantsOfGroups(ctx, a, []string{theirGroup.ID}); err != nil || len(m) != 0 {
+		if m, err := f.acc.GrantsOfGroups(ctx, f.op(a), []string{theirGroup.ID}); err != nil || len(m) != 0 {
 			t.Errorf("GrantsOfGroups = %v, %v", m, err)
 		}
-		if m, err := f.acc.EffectiveSpaces(ctx, a, []string{their.ID}); err != nil || len(m) != 0 {
+		if m, err := f.acc.EffectiveSpaces(ctx, f.op(a), []string{their.ID}); err != nil || len(m) != 0 {
 			t.Errorf("EffectiveSpaces = %v, %v", m, err)
 		}
 		if m, err := f.acc.UserRoles(ctx, a, []string{their.ID}); err != nil || len(m[their.ID]) != 1 || m[their.ID][0].Role.ID != access.RoleMember {

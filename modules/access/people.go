@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -17,11 +18,17 @@ import (
 // tenant's provisioning mode: in scim mode the IdP owns everyone and the app changes
 // nothing; in mixed mode the app manages only what it created itself (Source app, e.g.
 // contractors) and the IdP the rest; in manual mode the app manages everyone. Reading
-// needs only a viewer of the tenant (RequireViewer).
+// needs only a viewer of the tenant (pages.go).
 
-// Tenants is what access needs from the tenancy module; *tenancy.Service has it.
+// Tenants is what access needs from the tenancy module, for its rules and for the
+// company administration it authorizes (company.go); *tenancy.Service has it.
 type Tenants interface {
 	Tenant(ctx context.Context, id string) (tenancy.Tenant, error)
+	UpdateSettings(ctx context.Context, tenantID string, p tenancy.SettingsPatch) (tenancy.Tenant, error)
+	ConfigureSAML(ctx context.Context, tenantID string, in tenancy.SAMLConfigInput) (tenancy.SAMLConnection, error)
+	SAMLConnection(ctx context.Context, tenantID string) (tenancy.SAMLConnection, error)
+	IssueSCIMToken(ctx context.Context, tenantID, name string, ttl time.Duration) (tenancy.IssuedToken, error)
+	RevokeSCIMToken(ctx context.Context, tenantID, tokenID string) error
 	ListSCIMTokens(ctx context.Context, tenantID string) ([]tenancy.SCIMToken, error)
 }
 

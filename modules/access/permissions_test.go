@@ -6,8 +6,10 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/gatehouse-dev/gatehouse/internal/samltest"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
+	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -156,6 +158,112 @@ var permissionCases = []permissionCase{
 		g := f.group(tid, f.name("Group"), identity.SourceApp)
 		return func() error { return f.acc.DeleteGroupAs(ctx, v, g.ID) }
 	}},
+
+	// Company administration carried out by other modules (company.go).
+	{"UpdateTenantSettings", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		jit := f.seq%2 == 0
+		return func() error {
+			_, err := f.acc.UpdateTenantSettings(ctx, v, tenancy.SettingsPatch{JITProvisioning: &jit})
+			return err
+		}
+	}},
+	{"ConfigureSAML", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		md := samltest.NewIdP(f.t, "https://idp.example.com/"+f.name("idp")).MetadataXML()
+		return func() error {
+			_, err := f.acc.ConfigureSAML(ctx, v, tenancy.SAMLConfigInput{MetadataXML: md})
+			return err
+		}
+	}},
+	{"SAMLConnection", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		md := samltest.NewIdP(f.t, "https://idp.example.com/"+f.name("idp")).MetadataXML()
+		if _, err := f.tenancy.ConfigureSAML(ctx, tid, tenancy.SAMLConfigInput{MetadataXML: md}); err != nil {
+			f.t.Fatal(err)
+		}
+		return func() error { _, err := f.acc.SAMLConnection(ctx, v); return err }
+	}},
+	{"IssueSCIMToken", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		return func() error { _, err := f.acc.IssueSCIMToken(ctx, v, f.name("Okta"), 0); return err }
+	}},
+	{"RevokeSCIMToken", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		it, err := f.tenancy.IssueSCIMToken(ctx, tid, f.name("Okta"), 0)
+		must(f.t, err)
+		return func() error { return f.acc.RevokeSCIMToken(ctx, v, it.Token.ID) }
+	}},
+	{"SCIMTokens", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		return func() error { _, err := f.acc.SCIMTokens(ctx, v); return err }
+	}},
+	{"SetSCIMExtension", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		return func() error { _, err := f.acc.SetSCIMExtension(ctx, v, extension(f.name("x"))); return err }
+	}},
+	{"RemoveSCIMExtension", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		x, err := f.ids.SetUserExtension(ctx, tid, extension(f.name("x")))
+		must(f.t, err)
+		return func() error { return f.acc.RemoveSCIMExtension(ctx, v, x.URN) }
+	}},
+	{"SCIMExtensions", access.PermManageCompanySettings, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		return func() error { _, err := f.acc.SCIMExtensions(ctx, v); return err }
+	}},
+	{"RevokeUserSessions", access.PermManageUsers, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		u := f.user(tid, "Target", identity.SourceApp)
+		return func() error { _, err := f.acc.RevokeUserSessions(ctx, v, u.ID); return err }
+	}},
+	{"AuditEvents", access.PermViewAuditLog, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
+		return func() error { _, _, err := f.acc.AuditEvents(ctx, v, audit.Filter{}, 0, 10); return err }
+	}},
+
+	// Reads any person of the company may do.
+	{"Users", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		g := f.group(tid, f.name("Group"), identity.SourceApp)
+		return func() error {
+			_, _, err := f.acc.Users(ctx, v, access.UserQuery{GroupID: g.ID, Search: "u"})
+			return err
+		}
+	}},
+	{"UsersByIDs", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		u := f.user(tid, "Someone", identity.SourceApp)
+		return func() error { _, err := f.acc.UsersByIDs(ctx, v, []string{u.ID}); return err }
+	}},
+	{"RolesOfUsers", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		u := f.user(tid, "Someone", identity.SourceApp)
+		return func() error { _, err := f.acc.RolesOfUsers(ctx, v, []string{u.ID}); return err }
+	}},
+	{"PageGroups", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		return func() error { _, _, err := f.acc.PageGroups(ctx, v, "", 10); return err }
+	}},
+	{"GroupsByIDs", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		g := f.group(tid, f.name("Group"), identity.SourceApp)
+		return func() error { _, err := f.acc.GroupsByIDs(ctx, v, []string{g.ID}); return err }
+	}},
+	{"GroupsOfUsersAs", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		u := f.user(tid, "Someone", identity.SourceApp)
+		return func() error { _, err := f.acc.GroupsOfUsersAs(ctx, v, []string{u.ID}); return err }
+	}},
+	{"MemberPages", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		g := f.group(tid, f.name("Group"), identity.SourceApp)
+		return func() error { _, err := f.acc.MemberPages(ctx, v, []string{g.ID}, "", 10); return err }
+	}},
+	{"SpacesByIDs", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		sp := f.space(tid, f.name("Space"))
+		return func() error { _, err := f.acc.SpacesByIDs(ctx, v, []string{sp.ID}); return err }
+	}},
+	{"GrantsOfSpaces", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		sp := f.space(tid, f.name("Space"))
+		return func() error { _, err := f.acc.GrantsOfSpaces(ctx, v, []string{sp.ID}); return err }
+	}},
+	{"GrantsOfGroups", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		g := f.group(tid, f.name("Group"), identity.SourceApp)
+		return func() error { _, err := f.acc.GrantsOfGroups(ctx, v, []string{g.ID}); return err }
+	}},
+	{"EffectiveSpaces", "", "", func(f *fx, tid string, v access.Viewer) func() error {
+		u := f.user(tid, "Someone", identity.SourceApp)
+		return func() error { _, err := f.acc.EffectiveSpaces(ctx, v, []string{u.ID}); return err }
+	}},
+}
+
+// extension is a minimal SCIM User extension declaration named name.
+func extension(name string) []byte {
+	return []byte(`{"id": "urn:ietf:params:scim:schemas:extension:` + strings.ReplaceAll(name, " ", "") +
+		`:2.0:User", "attributes": [{"name": "costCenter"}]}`)
 }
 
 // Every function, for a member, an admin, an owner and a one-permission custom role

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/ids"
+	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
 // Permission is something a company role allows.
@@ -112,6 +113,17 @@ type Viewer struct {
 	UserName    string
 	Roles       []RoleAssignment
 	Permissions []Permission
+
+	// tenant is the viewer's tenant as Service.Viewer read it (zero for OperatorViewer):
+	// the plan features that gate reads are taken from it, so a request's many batched
+	// reads cost no tenant query each. Features change only at the command line.
+	tenant tenancy.Tenant
+}
+
+// Tenant returns the viewer's tenant as read when the viewer was resolved; ok is false
+// for a viewer built without one (OperatorViewer, or a service without tenancy).
+func (v Viewer) Tenant() (tenancy.Tenant, bool) {
+	return v.tenant, v.tenant.ID != "" && v.tenant.ID == v.TenantID
 }
 
 // Can reports whether the viewer has permission p.
@@ -149,18 +161,6 @@ func (v Viewer) require(p Permission, to string) error {
 	}
 	if !v.Can(p) {
 		return forbidden("you need the %s permission to %s", p, to)
-	}
-	return nil
-}
-
-// RequireViewer checks that v is a signed-in person of tenantID, which is all reading
-// the tenant's users and groups needs. Another tenant is not found.
-func (s *Service) RequireViewer(v Viewer, tenantID string) error {
-	if err := v.signedIn(); err != nil {
-		return err
-	}
-	if v.TenantID != tenantID {
-		return apperr.NotFound("no such tenant")
 	}
 	return nil
 }
@@ -370,8 +370,23 @@ func (s *Service) Viewer(ctx context.Context, p identity.Principal) (Viewer, err
 	if err != nil {
 		return Viewer{}, err
 	}
-	return Viewer{TenantID: p.TenantID, UserID: u.ID, SessionID: p.SessionID, UserName: u.UserName,
-		Roles: roles[u.ID], Permissions: union(roles[u.ID])}, nil
+	v := Viewer{TenantID: p.TenantID, UserID: u.ID, SessionID: p.SessionID, UserName: u.UserName,
+		Roles: roles[u.ID], Permissions: union(roles[u.ID])}
+	if s.tenants != nil {
+		if v.tenant, err = s.tenants.Tenant(ctx, p.TenantID); err != nil {
+			return Viewer{}, err
+		}
+	}
+	return v, nil
+}
+
+// RolesOfUsers returns the roles of each of the viewer's tenant's users (UserRoles),
+// which any signed-in person of the tenant may read.
+func (s *Service) RolesOfUsers(ctx context.Context, v Viewer, userIDs []string) (map[string][]RoleAssignment, error) {
+	if err := v.signedIn(); err != nil {
+		return nil, err
+	}
+	return s.UserRoles(ctx, v.TenantID, userIDs)
 }
 
 // UserRoles returns the roles of each user (for dataloaders): the direct role first
@@ -741,6 +756,9 @@ func (s *Service) MapGroupToRole(ctx context.Context, v Viewer, groupID, roleID 
 	if err := v.require(PermManageCompanySettings, "map groups to roles"); err != nil {
 		return err
 	}
+	if err := s.requireGroups(ctx, v); err != nil {
+		return err
+	}
 	ctx = actorCtx(ctx, v)
 	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		role, err := resolveRole(ctx, tx, v.TenantID, roleID)
@@ -774,6 +792,9 @@ func (s *Service) MapGroupToRole(ctx context.Context, v Viewer, groupID, roleID 
 // The last owner of the tenant cannot lose the role this way.
 func (s *Service) UnmapGroupRole(ctx context.Context, v Viewer, groupID, roleID string) error {
 	if err := v.require(PermManageCompanySettings, "map groups to roles"); err != nil {
+		return err
+	}
+	if err := s.requireGroups(ctx, v); err != nil {
 		return err
 	}
 	ctx = actorCtx(ctx, v)
@@ -810,9 +831,10 @@ func (s *Service) UnmapGroupRole(ctx context.Context, v Viewer, groupID, roleID 
 	})
 }
 
-// RoleMappings lists the tenant's group -> role mappings by group name.
+// RoleMappings lists the tenant's group -> role mappings by group name. Like every read
+// of groups, it needs the user_groups feature.
 func (s *Service) RoleMappings(ctx context.Context, v Viewer) ([]RoleMapping, error) {
-	if err := v.signedIn(); err != nil {
+	if err := s.requireGroups(ctx, v); err != nil {
 		return nil, err
 	}
 	var rows []struct {

@@ -341,25 +341,8 @@ func (s *Service) ListSpaces(ctx context.Context, v Viewer, after string, first 
 	}
 	first = min(max(first, 1), 100)
 	var rows []spaceRow
-	var err error
-	switch {
-	case v.Can(PermManageSpaces):
-		err = s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND id > ?", v.TenantID, after).
-			OrderExpr("id").Limit(int64(first + 1)).Scan(ctx)
-	case v.UserID == "":
-		return []Space{}, false, nil
-	default:
-		me := []string{v.UserID}
-		err = s.db.NewRaw(userGroupsCTE+`
-			SELECT s.* FROM spaces AS s
-			WHERE s.tenant_id = ? AND s.id > ? AND s.id IN (
-				SELECT g.space_id FROM space_grants AS g WHERE g.user_id = ?
-				UNION
-				SELECT g.space_id FROM ug JOIN space_grants AS g ON g.group_id = ug.group_id
-			)
-			ORDER BY s.id LIMIT ?`, v.TenantID, bun.In(me), v.TenantID, after, v.UserID, first+1).Scan(ctx, &rows)
-	}
-	if err != nil {
+	q := s.db.NewSelect().Model(&rows).Where("s.tenant_id = ? AND s.id > ?", v.TenantID, after)
+	if err := s.visibleOnly(q, v, "s.id").OrderExpr("s.id").Limit(int64(first + 1)).Scan(ctx); err != nil {
 		return nil, false, err
 	}
 	hasNext := len(rows) > first
@@ -373,15 +356,43 @@ func (s *Service) ListSpaces(ctx context.Context, v Viewer, after string, first 
 	return out, hasNext, nil
 }
 
-// SpacesByIDs returns the tenant's spaces with the given ids, in one query and without
-// authorization (for dataloaders whose caller already authorized).
-func (s *Service) SpacesByIDs(ctx context.Context, tenantID string, idList []string) (map[string]Space, error) {
+// viewerSpaces is the query of the ids of the spaces a viewer without manage_spaces may
+// see: those granted to them or to a group they are in (nested groups included).
+func (s *Service) viewerSpaces(v Viewer) *bun.RawQuery {
+	return s.db.NewRaw(userGroupsCTE+`
+		SELECT g.space_id FROM space_grants AS g WHERE g.tenant_id = ? AND g.user_id = ?
+		UNION
+		SELECT g.space_id FROM ug JOIN space_grants AS g ON g.group_id = ug.group_id`,
+		v.TenantID, bun.In([]string{v.UserID}), v.TenantID, v.UserID)
+}
+
+// visibleOnly restricts q to rows whose column col names a space v may see: every space
+// with manage_spaces, else the viewer's own (viewerSpaces). It answers in the same
+// statement, so a batch read stays one query.
+func (s *Service) visibleOnly(q *bun.SelectQuery, v Viewer, col string) *bun.SelectQuery {
+	switch {
+	case v.Can(PermManageSpaces):
+		return q
+	case v.UserID == "":
+		return q.Where("1 = 0")
+	}
+	return q.Where("? IN (?)", bun.Ident(col), s.viewerSpaces(v))
+}
+
+// SpacesByIDs returns the spaces with the given ids that the viewer may see (Space's
+// rule), in one query, for batch loading: a space reached through another object (a
+// grant, someone's access) shows only when the viewer could open it by id.
+func (s *Service) SpacesByIDs(ctx context.Context, v Viewer, idList []string) (map[string]Space, error) {
+	if err := v.signedIn(); err != nil {
+		return nil, err
+	}
 	out := map[string]Space{}
 	if len(idList) == 0 {
 		return out, nil
 	}
 	var rows []spaceRow
-	if err := s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND id IN (?)", tenantID, bun.In(dedupe(idList))).Scan(ctx); err != nil {
+	q := s.db.NewSelect().Model(&rows).Where("s.tenant_id = ? AND s.id IN (?)", v.TenantID, bun.In(dedupe(idList)))
+	if err := s.visibleOnly(q, v, "s.id").Scan(ctx); err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
@@ -530,15 +541,18 @@ func (s *Service) RevokeAccess(ctx context.Context, v Viewer, spaceID, principal
 	})
 }
 
-func (s *Service) grantsWhere(ctx context.Context, tenantID, column string, idList []string, key func(grantRow) string) (map[string][]Grant, error) {
+func (s *Service) grantsWhere(ctx context.Context, v Viewer, column string, idList []string, key func(grantRow) string) (map[string][]Grant, error) {
+	if err := v.signedIn(); err != nil {
+		return nil, err
+	}
 	out := map[string][]Grant{}
 	if len(idList) == 0 {
 		return out, nil
 	}
 	var rows []grantRow
-	err := s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND ? IN (?)", tenantID, bun.Ident(column), bun.In(dedupe(idList))).
-		OrderExpr("?, id", bun.Ident(column)).Scan(ctx)
-	if err != nil {
+	q := s.db.NewSelect().Model(&rows).Where("sg.tenant_id = ? AND ? IN (?)", v.TenantID, bun.Ident("sg."+column), bun.In(dedupe(idList))).
+		OrderExpr("?, sg.id", bun.Ident("sg."+column))
+	if err := s.visibleOnly(q, v, "sg.space_id").Scan(ctx); err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
@@ -547,15 +561,20 @@ func (s *Service) grantsWhere(ctx context.Context, tenantID, column string, idLi
 	return out, nil
 }
 
-// GrantsOfSpaces returns each space's grants, in one query (for dataloaders).
-func (s *Service) GrantsOfSpaces(ctx context.Context, tenantID string, spaceIDs []string) (map[string][]Grant, error) {
-	return s.grantsWhere(ctx, tenantID, "space_id", spaceIDs, func(r grantRow) string { return r.SpaceID })
+// GrantsOfSpaces returns the grants of each space the viewer may see, in one query (for
+// dataloaders).
+func (s *Service) GrantsOfSpaces(ctx context.Context, v Viewer, spaceIDs []string) (map[string][]Grant, error) {
+	return s.grantsWhere(ctx, v, "space_id", spaceIDs, func(r grantRow) string { return r.SpaceID })
 }
 
-// GrantsOfGroups returns the grants given to each group (not to the groups it is in),
-// in one query (for dataloaders).
-func (s *Service) GrantsOfGroups(ctx context.Context, tenantID string, groupIDs []string) (map[string][]Grant, error) {
-	return s.grantsWhere(ctx, tenantID, "group_id", groupIDs, func(r grantRow) string { return r.GroupID })
+// GrantsOfGroups returns the grants given to each group (not to the groups it is in) on
+// spaces the viewer may see, in one query (for dataloaders). It needs the user_groups
+// feature.
+func (s *Service) GrantsOfGroups(ctx context.Context, v Viewer, groupIDs []string) (map[string][]Grant, error) {
+	if err := s.requireGroups(ctx, v); err != nil {
+		return nil, err
+	}
+	return s.grantsWhere(ctx, v, "group_id", groupIDs, func(r grantRow) string { return r.GroupID })
 }
 
 type accessRow struct {
@@ -590,8 +609,37 @@ func fold(role *SpaceRole, sources *[]AccessSource, src AccessSource) {
 
 // EffectiveSpaces returns each user's effective access: their direct grants and the
 // grants to every group they are in (nested groups included), the highest role winning
-// per space, with every source listed. It runs one query however many users it is given.
-func (s *Service) EffectiveSpaces(ctx context.Context, tenantID string, userIDs []string) (map[string][]EffectiveAccess, error) {
+// per space, with every source listed. Only spaces the viewer may see are listed: a
+// viewer without manage_spaces learns of a colleague's access only to spaces they share.
+// It runs one query however many users it is given.
+func (s *Service) EffectiveSpaces(ctx context.Context, v Viewer, userIDs []string) (map[string][]EffectiveAccess, error) {
+	if err := v.signedIn(); err != nil {
+		return nil, err
+	}
+	if v.Can(PermManageSpaces) {
+		return s.effectiveSpaces(ctx, v.TenantID, userIDs)
+	}
+	// The viewer's own access comes in the same query and bounds what is shown.
+	all, err := s.effectiveSpaces(ctx, v.TenantID, append(slices.Clone(userIDs), v.UserID))
+	if err != nil {
+		return nil, err
+	}
+	mine := map[string]bool{}
+	for _, a := range all[v.UserID] {
+		mine[a.SpaceID] = true
+	}
+	out := map[string][]EffectiveAccess{}
+	for _, id := range userIDs {
+		for _, a := range all[id] {
+			if mine[a.SpaceID] {
+				out[id] = append(out[id], a)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) effectiveSpaces(ctx context.Context, tenantID string, userIDs []string) (map[string][]EffectiveAccess, error) {
 	out := map[string][]EffectiveAccess{}
 	userIDs = dedupe(userIDs)
 	if len(userIDs) == 0 {

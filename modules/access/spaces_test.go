@@ -3,6 +3,7 @@ package access_test
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestEffectiveAccess(t *testing.T) {
 		f.grant(tid, runbooks.ID, access.PrincipalGroup, platform.ID, access.SpaceViewer)
 		f.grant(tid, runbooks.ID, access.PrincipalUser, bob.ID, access.SpaceEditor)
 
-		got, err := f.acc.EffectiveSpaces(ctx, tid, []string{ada.ID, bob.ID, cyd.ID, "01nosuchuser"})
+		got, err := f.acc.EffectiveSpaces(ctx, f.op(tid), []string{ada.ID, bob.ID, cyd.ID, "01nosuchuser"})
 		must(t, err)
 		want := map[string][]access.EffectiveAccess{
 			ada.ID: {
@@ -91,7 +92,7 @@ func TestEffectiveAccess(t *testing.T) {
 		if got := f.access(tid, cyd.ID, design.ID); got != access.SpaceManager {
 			t.Fatalf("with a cycle: %q", got)
 		}
-		again, err := f.acc.EffectiveSpaces(ctx, tid, []string{ada.ID, bob.ID, cyd.ID})
+		again, err := f.acc.EffectiveSpaces(ctx, f.op(tid), []string{ada.ID, bob.ID, cyd.ID})
 		must(t, err)
 		// Cyd is now also in Engineering (through Platform), which adds that source.
 		if !reflect.DeepEqual(again[ada.ID], want[ada.ID]) || !reflect.DeepEqual(again[bob.ID], want[bob.ID]) || len(again[cyd.ID][0].Sources) != 2 {
@@ -136,7 +137,7 @@ func TestAccessFollowsMembership(t *testing.T) {
 
 		// Deleting a group deletes its grants.
 		must(t, f.acc.DeleteGroup(ctx, tid, eng.ID, 0))
-		gs, err := f.acc.GrantsOfSpaces(ctx, tid, []string{sp.ID})
+		gs, err := f.acc.GrantsOfSpaces(ctx, f.op(tid), []string{sp.ID})
 		must(t, err)
 		if len(gs[sp.ID]) != 0 {
 			t.Fatalf("grants of a deleted group: %+v", gs)
@@ -144,14 +145,14 @@ func TestAccessFollowsMembership(t *testing.T) {
 		// Deleting a user deletes theirs.
 		f.grant(tid, sp.ID, access.PrincipalUser, ada.ID, access.SpaceManager)
 		must(t, f.ids.DeleteUser(ctx, tid, ada.ID, 0))
-		if gs, _ := f.acc.GrantsOfSpaces(ctx, tid, []string{sp.ID}); len(gs[sp.ID]) != 0 {
+		if gs, _ := f.acc.GrantsOfSpaces(ctx, f.op(tid), []string{sp.ID}); len(gs[sp.ID]) != 0 {
 			t.Fatalf("grants of a deleted user: %+v", gs)
 		}
 		// Deleting a space deletes its grants (and is audited with their number).
 		bob := f.user(tid, "Bob", identity.SourceSCIM)
 		f.grant(tid, other.ID, access.PrincipalUser, bob.ID, access.SpaceManager)
 		must(t, f.acc.DeleteSpace(ctx, f.op(tid), other.ID))
-		if es, _ := f.acc.EffectiveSpaces(ctx, tid, []string{bob.ID}); len(es[bob.ID]) != 0 {
+		if es, _ := f.acc.EffectiveSpaces(ctx, f.op(tid), []string{bob.ID}); len(es[bob.ID]) != 0 {
 			t.Fatalf("access to a deleted space: %+v", es)
 		}
 		if e := f.lastEvent(tid, "space.deleted"); e.TargetID != other.ID || e.Changes["grantsRemoved"].After != float64(2) {
@@ -229,12 +230,12 @@ func TestSpacesAndGrants(t *testing.T) {
 		_, err = f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalGroup, "01nosuchgroup", access.SpaceViewer)
 		wantKind(t, err, apperr.KindNotFound, "")
 
-		byGroup, err := f.acc.GrantsOfGroups(ctx, tid, []string{g.ID})
+		byGroup, err := f.acc.GrantsOfGroups(ctx, f.op(tid), []string{g.ID})
 		must(t, err)
 		if len(byGroup[g.ID]) != 1 || byGroup[g.ID][0].Role != access.SpaceEditor {
 			t.Fatalf("GrantsOfGroups %+v", byGroup)
 		}
-		bySpace, err := f.acc.GrantsOfSpaces(ctx, tid, []string{sp.ID})
+		bySpace, err := f.acc.GrantsOfSpaces(ctx, f.op(tid), []string{sp.ID})
 		must(t, err)
 		if len(bySpace[sp.ID]) != 2 {
 			t.Fatalf("GrantsOfSpaces %+v", bySpace)
@@ -290,7 +291,7 @@ func TestSpacesAndGrants(t *testing.T) {
 		if got, err := f.acc.Space(ctx, adaV, all[3]); err != nil || got.ID != all[3] {
 			t.Fatalf("a space through a group: %+v %v", got, err)
 		}
-		byID, err := f.acc.SpacesByIDs(ctx, tid, append(all, "01nosuchspace"))
+		byID, err := f.acc.SpacesByIDs(ctx, f.op(tid), append(all, "01nosuchspace"))
 		must(t, err)
 		if len(byID) != 5 || byID[all[2]].Name != "Page 2" {
 			t.Fatalf("SpacesByIDs %+v", byID)
@@ -324,6 +325,91 @@ func TestGroupGrantsNeedTheFeature(t *testing.T) {
 		must(t, err)
 		if _, err := f.acc.GrantAccess(ctx, admin, sp.ID, access.PrincipalGroup, g.ID, access.SpaceViewer); err != nil {
 			t.Fatalf("with the feature: %v", err)
+		}
+	})
+}
+
+// A space shows through every batch read exactly when the viewer may open it by id: a
+// member without access learns nothing of it through a colleague's access, a group's
+// grants or the grants themselves; manage_spaces sees everything.
+func TestSpacesShowOnlyWhereVisible(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		tid := f.tenant(tenancy.ProvisioningManual, tenancy.FeatureUserGroups).ID
+		mia := f.person(tid, "Mia", access.RoleMember)
+		admin := f.person(tid, "Ada", access.RoleAdmin)
+		bob := f.user(tid, "Bob", identity.SourceApp)
+		team := f.group(tid, "Team", identity.SourceApp, mia.UserID)
+		shared := f.space(tid, "Shared")
+		secret := f.space(tid, "Secret")
+		f.grant(tid, shared.ID, access.PrincipalGroup, team.ID, access.SpaceViewer)
+		f.grant(tid, shared.ID, access.PrincipalUser, bob.ID, access.SpaceEditor)
+		f.grant(tid, secret.ID, access.PrincipalUser, bob.ID, access.SpaceManager)
+		other := f.group(tid, "Other", identity.SourceApp)
+		f.grant(tid, secret.ID, access.PrincipalGroup, other.ID, access.SpaceEditor)
+
+		for _, c := range []struct {
+			name string
+			v    access.Viewer
+			want []string // the spaces seen, in order
+		}{{"member", mia, []string{shared.ID}}, {"admin", admin, []string{shared.ID, secret.ID}}} {
+			byID, err := f.acc.SpacesByIDs(ctx, c.v, []string{shared.ID, secret.ID})
+			must(t, err)
+			eff, err := f.acc.EffectiveSpaces(ctx, c.v, []string{bob.ID})
+			must(t, err)
+			bySpace, err := f.acc.GrantsOfSpaces(ctx, c.v, []string{shared.ID, secret.ID})
+			must(t, err)
+			byGroup, err := f.acc.GrantsOfGroups(ctx, c.v, []string{other.ID, team.ID})
+			must(t, err)
+			var effSeen []string
+			for _, a := range eff[bob.ID] {
+				effSeen = append(effSeen, a.SpaceID)
+			}
+			if len(byID) != len(c.want) || !slices.Equal(effSeen, c.want) || len(bySpace) != len(c.want) {
+				t.Errorf("%s: SpacesByIDs %v, Bob's spaces %v, grants of %d spaces; want %v", c.name, byID, effSeen, len(bySpace), c.want)
+			}
+			if _, ok := byID[secret.ID]; ok != (c.name == "admin") {
+				t.Errorf("%s: the secret space shows: %v", c.name, ok)
+			}
+			if n := len(byGroup[other.ID]); n != len(c.want)-1 {
+				t.Errorf("%s: the other group's grants on the secret space: %d", c.name, n)
+			}
+			if n := len(byGroup[team.ID]); n != 1 {
+				t.Errorf("%s: the team's grants: %d, want 1", c.name, n)
+			}
+		}
+	})
+}
+
+// Reading groups needs the user_groups plan feature, like changing them.
+func TestGroupReadsNeedTheFeature(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		tid := f.tenant(tenancy.ProvisioningManual).ID
+		v := f.person(tid, "Ada", access.RoleAdmin)
+		g := f.group(tid, "Team", identity.SourceApp, v.UserID)
+		calls := map[string]func() error{
+			"PageGroups":      func() error { _, _, err := f.acc.PageGroups(ctx, v, "", 10); return err },
+			"GroupsByIDs":     func() error { _, err := f.acc.GroupsByIDs(ctx, v, []string{g.ID}); return err },
+			"GroupsOfUsersAs": func() error { _, err := f.acc.GroupsOfUsersAs(ctx, v, []string{v.UserID}); return err },
+			"MemberPages":     func() error { _, err := f.acc.MemberPages(ctx, v, []string{g.ID}, "", 10); return err },
+			"GrantsOfGroups":  func() error { _, err := f.acc.GrantsOfGroups(ctx, v, []string{g.ID}); return err },
+			"RoleMappings":    func() error { _, err := f.acc.RoleMappings(ctx, v); return err },
+			"MapGroupToRole":  func() error { return f.acc.MapGroupToRole(ctx, v, g.ID, access.RoleAdmin) },
+			"UnmapGroupRole":  func() error { return f.acc.UnmapGroupRole(ctx, v, g.ID, access.RoleAdmin) },
+			"Users by group": func() error {
+				_, _, err := f.acc.Users(ctx, v, access.UserQuery{GroupID: g.ID})
+				return err
+			},
+		}
+		for name, call := range calls {
+			err := call()
+			if apperr.CodeOf(err) != "FEATURE_NOT_IN_PLAN" || !strings.Contains(apperr.PublicMessage(err), "user_groups") {
+				t.Errorf("%s without the feature: %v", name, err)
+			}
+		}
+		if _, _, err := f.acc.Users(ctx, v, access.UserQuery{}); err != nil {
+			t.Errorf("users without a group filter need no feature: %v", err)
 		}
 	})
 }
