@@ -73,6 +73,7 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 		srv.Use(noIntrospection{})
 	}
 	srv.SetDisableSuggestion(!cfg.Introspection)
+	srv.AroundOperations(r.perOperation)
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		return presentError(ctx, log, err)
 	})
@@ -125,11 +126,27 @@ func (r *Resolver) withRequest(log *slog.Logger, auth Authenticator, next http.H
 		}
 		if ok {
 			state.principal = &p
-			state.loaders = r.newLoaders(p.TenantID)
+			state.loaders = r.newLoaders()
 			ctx = withPrincipal(ctx, p)
 		}
 		next.ServeHTTP(w, req.WithContext(context.WithValue(ctx, requestKey{}, state)))
 	})
+}
+
+// perOperation gives every operation on a websocket its own request state, as each POST
+// has: the viewer is read again (permissions as they are now, not as when the socket
+// opened) and the dataloaders start empty (no data cached by an earlier operation). It
+// also checks, before each operation, that the connection's session is still alive.
+func (r *Resolver) perOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	conn := requestFrom(ctx)
+	if conn.socket == nil || conn.principal == nil {
+		return next(ctx)
+	}
+	if err := r.Sessions.Check(ctx, *conn.principal); err != nil {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{presentError(ctx, r.Log, err)}})
+	}
+	op := &request{principal: conn.principal, socket: conn.socket, loaders: r.newLoaders()}
+	return next(context.WithValue(ctx, requestKey{}, op))
 }
 
 // refuseCredential answers a request whose credential could not be accepted: 401 for a

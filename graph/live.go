@@ -271,7 +271,7 @@ func (r *Resolver) websocket(publicHost string) transport.Websocket {
 					return r.refuse(ctx, err)
 				}
 				state.principal = &p
-				state.loaders = r.newLoaders(p.TenantID)
+				state.loaders = r.newLoaders()
 				ctx = withPrincipal(ctx, p)
 			}
 			return r.Live.attach(ctx, *state.principal, r.Sessions, state.socket), nil, nil

@@ -59,9 +59,8 @@ func byKey[V any](r *Resolver, fetch func(ctx context.Context, v access.Viewer, 
 	}
 }
 
-// newLoaders builds a request's loaders. The tenant is the viewer's (each batch reads
-// as the viewer); the argument is what the websocket transport passes.
-func (r *Resolver) newLoaders(_ string) *loaders {
+// newLoaders builds a request's loaders; each batch reads as the request's viewer.
+func (r *Resolver) newLoaders() *loaders {
 	opt := dataloadgen.WithWait(batchWait)
 	return &loaders{
 		users:         dataloadgen.NewLoader(byKey(r, r.Access.UsersByIDs), opt),
