@@ -235,5 +235,19 @@ func TestAuditEventsQuery(t *testing.T) {
 				t.Fatalf("globex paging with acme's cursor sees acme's event %s", id)
 			}
 		}
+
+		// Retention deletes acme's oldest events: a cursor from before the cut is refused
+		// (the page after it would hide the hole); one at the cut, and "", page on.
+		if _, err := a.audit.Prune(context.Background(), a.db, acme.tenant.ID, all[10].at); err != nil {
+			t.Fatal(err)
+		}
+		if r := a.gql(owner, auditQuery, map[string]any{"after": all[3].cursor}); r.code() != "CURSOR_EXPIRED" {
+			t.Fatalf("a cursor before the retention cut: %+v", r.Errors)
+		}
+		kept := a.auditPages(owner, nil, 50)
+		if len(kept) == 0 || kept[0].seq <= all[3].seq {
+			t.Fatalf("after the prune the log starts at %v", kept)
+		}
+		a.must(owner, auditQuery, map[string]any{"after": kept[0].cursor})
 	})
 }

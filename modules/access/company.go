@@ -148,5 +148,9 @@ func (s *Service) AuditEvents(ctx context.Context, v Viewer, f audit.Filter, aft
 	if err := s.RequireAuditReader(v); err != nil {
 		return nil, false, err
 	}
+	// A page after a cursor whose next events retention deleted would hide the hole.
+	if err := s.audit.CheckResume(ctx, s.db, v.TenantID, afterSeq); err != nil {
+		return nil, false, err
+	}
 	return s.audit.Page(ctx, s.db, v.TenantID, f, afterSeq, first)
 }
