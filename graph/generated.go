@@ -2239,7 +2239,7 @@ type Query {
     filter: AuditFilter
     "Page size, 1 to 100."
     first: Int = 50
-    "The cursor of the last event read; omit to start at the beginning."
+    "The cursor of the last event read; omit to start at the oldest event kept. A cursor whose next events retention has deleted is refused with CURSOR_EXPIRED."
     after: String
   ): AuditEventConnection!
 }
@@ -2252,9 +2252,12 @@ cookie, from the Gatehouse origin). The connection closes when its session ends.
 type Subscription {
   """
   The audit log, live: first every stored event after ` + "`" + `after` + "`" + ` (a cursor from a previous
-  event, or omitted for only new events), then new events as they are committed, in seq
-  order per organisation, at least once — deduplicate on ` + "`" + `id` + "`" + ` and resume with the last
-  ` + "`" + `cursor` + "`" + ` after a reconnect to miss nothing. Needs VIEW_AUDIT_LOG.
+  event; "" for every event kept; omitted for only new events), then new events as they
+  are committed, in seq order per organisation, at least once — deduplicate on ` + "`" + `id` + "`" + ` and
+  resume with the last ` + "`" + `cursor` + "`" + ` after a reconnect to miss nothing. Needs VIEW_AUDIT_LOG.
+  Ends with an error: UNAUTHENTICATED when the session ends (the connection then closes
+  with 4403), FORBIDDEN when the viewer loses VIEW_AUDIT_LOG, CURSOR_EXPIRED when ` + "`" + `after` + "`" + `
+  is older than the retention kept, UNAVAILABLE when the log cannot be read.
   """
   auditEvents(
     "The cursor of the last event processed; omit for only events from now on."
@@ -2268,7 +2271,7 @@ type Subscription {
 input AuditFilter {
   "Only these actions, e.g. [\"user.deactivated\", \"sso.login_failed\"]."
   actions: [String!]
-  "Only events by this actor id (a user id, a SCIM token id, an operator name)."
+  "Only events by this actor id: a user id or a SCIM token id. (CLI and system events have none; filter them by action.)"
   actorId: String
   "Only events about this target id."
   targetId: String

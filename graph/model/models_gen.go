@@ -88,7 +88,7 @@ type AuditEventEdge struct {
 type AuditFilter struct {
 	// Only these actions, e.g. ["user.deactivated", "sso.login_failed"].
 	Actions []string `json:"actions,omitempty"`
-	// Only events by this actor id (a user id, a SCIM token id, an operator name).
+	// Only events by this actor id: a user id or a SCIM token id. (CLI and system events have none; filter them by action.)
 	ActorID *string `json:"actorId,omitempty"`
 	// Only events about this target id.
 	TargetID *string `json:"targetId,omitempty"`
