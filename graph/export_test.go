@@ -17,6 +17,14 @@ func SetLiveIntervals(t testing.TB, recheck, catchUp time.Duration) {
 	t.Cleanup(func() { recheckEvery, catchUpEvery = oldRecheck, oldCatchUp })
 }
 
+// SetPingInterval makes websocket connections opened by handlers built from now on ping
+// every d, for the rest of the test.
+func SetPingInterval(t testing.TB, d time.Duration) {
+	old := pingEvery
+	pingEvery = d
+	t.Cleanup(func() { pingEvery = old })
+}
+
 // Cursor is a connection cursor around raw, as clients receive them.
 var Cursor = cursorOf
 

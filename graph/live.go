@@ -46,6 +46,9 @@ func NewLive(b bus.Bus, log *slog.Logger) *Live {
 // viewer's VIEW_AUDIT_LOG permission.
 var recheckEvery = 5 * time.Second
 
+// pingEvery is how often a graphql-transport-ws connection is pinged.
+var pingEvery = 30 * time.Second
+
 // closeForbidden is the graphql-transport-ws close code for a connection whose
 // credential is refused: at connection_init, or when its session ends later. The
 // protocol recommends it for a refused connection_init; clients must not reconnect
@@ -253,8 +256,11 @@ func (r *Resolver) websocket(publicHost string) transport.Websocket {
 	return transport.Websocket{
 		Implementation: liveSockets{transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			OriginPatterns: []string{publicHost}}}},
-		KeepAlivePingInterval: 15 * time.Second,
-		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second, // the legacy graphql-ws subprotocol's keep-alive
+		// graphql-transport-ws: ping, and close a connection whose client does not answer
+		// within two intervals (a vanished client, not only a closed one, lets go).
+		PingPongInterval: pingEvery,
+		InitTimeout:      10 * time.Second,
 		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 			state := requestFrom(ctx)
 			if state.principal == nil {

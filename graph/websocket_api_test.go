@@ -2,12 +2,16 @@ package graph_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/uptrace/bun"
 
+	"github.com/gatehouse-dev/gatehouse/graph"
 	"github.com/gatehouse-dev/gatehouse/internal/gqlws"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
@@ -68,4 +72,42 @@ func TestWebsocketOperationsSeeCurrentPermissions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A client that vanishes without closing its connection (it stops answering) is let go:
+// the server pings every interval and closes a connection with no pong within two.
+func TestSilentClientIsDisconnected(t *testing.T) {
+	graph.SetPingInterval(t, 200*time.Millisecond)
+	a := newAPI(t, testenv.SQLite(t))
+	o := a.newOrg("acme", tenancy.ProvisioningSCIM)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, strings.Replace(a.srv.URL, "http", "ws", 1), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]any{"authorization": "Bearer " + o.tokens["owner"]}})
+	if err := ws.Write(ctx, websocket.MessageText, init); err != nil {
+		t.Fatal(err)
+	}
+	pings := 0
+	start := time.Now()
+	for {
+		_, b, err := ws.Read(ctx) // never answering a ping
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("a client that answers no ping is still connected after %s", time.Since(start))
+			}
+			break
+		}
+		var m struct{ Type string }
+		json.Unmarshal(b, &m)
+		if m.Type == "ping" {
+			pings++
+		}
+	}
+	if pings == 0 {
+		t.Fatal("the connection closed without a ping")
+	}
 }
