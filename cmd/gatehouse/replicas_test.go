@@ -409,6 +409,50 @@ func TestAdminDeactivationAcrossReplicas(t *testing.T) {
 	}
 }
 
+// A live subscription on replica B, authenticated by a session of someone the IdP
+// deprovisions through replica A, ends with UNAUTHENTICATED and its connection closes
+// with 4403: the ended sessions are announced on Redis before A answers.
+func TestSubscriptionEndsOnDeprovisioningAcrossReplicas(t *testing.T) {
+	c := newCluster(t, buildBinary(t), testenv.RedisURL())
+	a, b := c.replica(), c.replica()
+	id := c.provision(a, "auditor@acme.test")
+	mustCLI(t, c.getenv, "role", "set", "--tenant", "acme", "--user", "auditor@acme.test", "--role", "owner")
+	session := c.signIn(b, "auditor@acme.test")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := gqlws.Dial(ctx, b.base+"/graphql", "", map[string]any{"authorization": "Bearer " + session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	events, err := conn.Subscribe(ctx, `subscription { auditEvents { id action } }`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.deprovision(a, 0, id, "auditor@acme.test") // Okta's PATCH
+	for {
+		n, ok := gqlws.Receive(t, events, 10*time.Second)
+		if !ok {
+			t.Fatal("the subscription ended without saying why")
+		}
+		if len(n.Errors) > 0 {
+			if code := n.Errors[0].Extensions["code"]; code != "UNAUTHENTICATED" {
+				t.Fatalf("the subscription ended with %v; want UNAUTHENTICATED", n.Errors)
+			}
+			break
+		}
+		// Events committed before the deprovisioning may still arrive first.
+	}
+	select {
+	case <-conn.Closed:
+	case <-ctx.Done():
+		t.Fatal("the connection of an ended session stays open")
+	}
+	if code := gqlws.CloseCode(conn.CloseErr); code != 4403 {
+		t.Fatalf("the connection closed with %d (%v); want 4403", code, conn.CloseErr)
+	}
+}
+
 // Space access that comes through a group ends on the next request after the IdP takes
 // the person out of the group (SCIM PATCH or PUT) or deletes the group — through one
 // replica, seen on the other.
