@@ -31,10 +31,10 @@ func newID(t time.Time) string {
 //	INSERT users                      every column Bun writes (nullzero ones NULL)
 //	INSERT user_values                one row per email (checkExt/storeExt run no statement without extension values)
 //	SELECT audit_chains … FOR UPDATE  the tenant's chain head, held to the commit
-//	INSERT audit_events               the event, changes as canonical JSON, hash-chained
-//	INSERT audit_outbox               for the relay
-//	UPDATE audit_chains               the new head
-//	NOTIFY gatehouse_audit_outbox     wakes the relays at commit
+//	WITH INSERT audit_events          one statement: the event (changes as canonical
+//	     INSERT audit_outbox          JSON, hash-chained), its outbox row for the relay,
+//	     UPDATE audit_chains          the new head, and the relays' wake-up at commit
+//	SELECT pg_notify(…)
 //	COMMIT
 //
 // What the server does besides (token and tenant reads, the rate limiter, the relay that
@@ -84,23 +84,16 @@ func limitCreate(ctx context.Context, db *bun.DB, tenantID string, n int64) erro
 			actorName: "bench IdP", action: "user.created", targetType: "user", targetID: uid, targetDisplay: name,
 			changes: string(changes), requestID: limitRequestID, remoteIP: "127.0.0.1", userAgent: "Go-http-client/1.1"}
 		hash := ev.hash(lastHash)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, tenant_id, seq, prev_hash, hash, occurred_at, actor_type,
-			actor_id, actor_name, action, target_type, target_id, target_display, changes, request_id, remote_ip, user_agent)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `WITH events AS (INSERT INTO audit_events (id, tenant_id, seq, prev_hash, hash, occurred_at,
+			actor_type, actor_id, actor_name, action, target_type, target_id, target_display, changes, request_id, remote_ip, user_agent)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)),
+			outbox AS (INSERT INTO audit_outbox (event_id, tenant_id, seq, created_at) VALUES (?, ?, ?, ?)),
+			head AS (UPDATE audit_chains SET last_seq = ?, last_hash = ? WHERE tenant_id = ?)
+			SELECT pg_notify('gatehouse_audit_outbox', '')`,
 			ev.id, tenantID, ev.seq, lastHash, hash, at, ev.actorType, ev.actorID, ev.actorName, ev.action, ev.targetType,
-			ev.targetID, ev.targetDisplay, ev.changes, ev.requestID, ev.remoteIP, ev.userAgent); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_outbox (event_id, tenant_id, seq, created_at) VALUES (?, ?, ?, ?)`,
-			ev.id, tenantID, ev.seq, at); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_chains SET last_seq = ?, last_hash = ? WHERE tenant_id = ?`, ev.seq, hash, tenantID); err != nil {
-			return err
-		}
-		// audit's relay channel; nobody listens on the limit database, but PostgreSQL
-		// queues the notification and takes its cluster-wide lock at commit all the same.
-		_, err := tx.ExecContext(ctx, "NOTIFY gatehouse_audit_outbox")
+			ev.targetID, ev.targetDisplay, ev.changes, ev.requestID, ev.remoteIP, ev.userAgent,
+			ev.id, tenantID, ev.seq, at,
+			ev.seq, hash, tenantID)
 		return err
 	})
 }

@@ -54,6 +54,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -268,21 +269,26 @@ func (l *Log) appendEvents(ctx context.Context, tx bun.IDB, rows []*eventRow) er
 		outbox[i] = outboxRow{EventID: r.ID, TenantID: r.TenantID, Seq: r.Seq, CreatedAt: now}
 		head.LastSeq, head.LastHash = r.Seq, r.Hash
 	}
-	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-		return err
-	}
-	if _, err := tx.NewInsert().Model(&outbox).Exec(ctx); err != nil {
-		return err
-	}
-	if _, err = tx.NewUpdate().Model(&head).WherePK().Exec(ctx); err != nil {
-		return err
-	}
+	events := tx.NewInsert().Model(&rows)
+	relay := tx.NewInsert().Model(&outbox)
+	newHead := tx.NewUpdate().Model(&head).WherePK()
 	if db.DialectOf(tx) == db.Postgres {
-		// Delivered by PostgreSQL when (and only if) the transaction commits: it wakes
-		// the relays at once instead of at their next poll.
-		_, err = tx.ExecContext(ctx, "NOTIFY "+relayChannel)
+		// One round trip for the events, their outbox rows, the new head and the relays'
+		// wake-up, which PostgreSQL delivers when (and only if) the transaction commits,
+		// so the relays move at once instead of at their next poll. (Data-modifying WITH
+		// clauses always run; SQLite has none, and no round trips to save.)
+		_, err := tx.NewSelect().With("events", events).With("outbox", relay).With("head", newHead).
+			ColumnExpr("pg_notify(?, '')", relayChannel).Exec(ctx)
+		return err
 	}
-	return err
+	for _, q := range []interface {
+		Exec(context.Context, ...any) (sql.Result, error)
+	}{events, relay, newHead} {
+		if _, err := q.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lockChain returns the tenant's chain head, creating it at (0, "") for a tenant's first

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
@@ -85,7 +86,15 @@ type Sessions struct {
 	keys  *keys.Store
 	cfg   SessionsConfig
 	log   *slog.Logger
+	// verified remembers the claims of tokens whose signature, issuer and audience were
+	// checked, so a token used again skips the Ed25519 verification (most of the
+	// check's CPU). Only what verification accepted goes in; expiry, the signing key's
+	// standing and the session itself are still checked on every use.
+	verified *lru.Cache[string, claims]
 }
+
+// verifiedTokens bounds the verified-token memory (a few MB at most).
+const verifiedTokens = 10000
 
 // Sessions returns the session layer over this service's database, cache and view of
 // ended sessions.
@@ -93,7 +102,8 @@ func (s *Service) Sessions(k *keys.Store, cfg SessionsConfig) *Sessions {
 	if cfg.Audience == "" {
 		cfg.Audience = DefaultAudience
 	}
-	return &Sessions{db: s.db, clock: s.clock, audit: s.audit, ended: s.ended, keys: k, cfg: cfg, log: s.ended.log}
+	verified, _ := lru.New[string, claims](verifiedTokens)
+	return &Sessions{db: s.db, clock: s.clock, audit: s.audit, ended: s.ended, keys: k, cfg: cfg, log: s.ended.log, verified: verified}
 }
 
 // DefaultAudience is the aud of session tokens.
@@ -186,6 +196,7 @@ type claims struct {
 	jwt.RegisteredClaims
 	TenantID  string `json:"tid"`
 	SessionID string `json:"sid"`
+	kid       string // the header's key id, kept with the claims of a verified token
 }
 
 func (s *Sessions) mint(ctx context.Context, sess Session) (string, error) {
@@ -209,30 +220,14 @@ func (s *Sessions) mint(ctx context.Context, sess Session) (string, error) {
 var errSessionEnded = apperr.Unauthenticated("your session has ended: sign in again")
 
 // Authenticate checks a session token and that its session is alive, and returns the
-// principal. The signature algorithm is pinned to EdDSA, exp/iss/aud are required, and
-// the session is looked up on every call (cache first, the database on a miss), so a
-// revoked session is refused at once.
+// principal. The signature algorithm is pinned to EdDSA, exp/iss/aud are required (a
+// token verified before is not verified again, but its expiry and key are), and the
+// session is looked up on every call (cache first, the database on a miss), so a revoked
+// session is refused at once.
 func (s *Sessions) Authenticate(ctx context.Context, token string) (Principal, error) {
-	var c claims
-	parser := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(s.cfg.Issuer), jwt.WithAudience(s.cfg.Audience), jwt.WithExpirationRequired(),
-		jwt.WithLeeway(leeway), jwt.WithTimeFunc(s.clock.Now))
-	_, err := parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errors.New("token has no kid")
-		}
-		k, err := s.keys.Verifier(ctx, keys.PurposeSession, kid)
-		if err != nil {
-			return nil, err
-		}
-		return k.Public, nil
-	})
+	c, err := s.verify(ctx, token)
 	if err != nil {
-		return Principal{}, apperr.Unauthenticated("the session token is not valid: sign in again")
-	}
-	if c.SessionID == "" || c.Subject == "" || c.TenantID == "" {
-		return Principal{}, apperr.Unauthenticated("the session token is not valid: sign in again")
+		return Principal{}, err
 	}
 	sess, err := s.alive(ctx, c.SessionID, c.Subject)
 	if err != nil {
@@ -242,6 +237,42 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Principal, e
 		return Principal{}, errSessionEnded
 	}
 	return Principal{TenantID: sess.TenantID, UserID: sess.UserID, SessionID: sess.ID, ExpiresAt: sess.ExpiresAt}, nil
+}
+
+var errBadToken = apperr.Unauthenticated("the session token is not valid: sign in again")
+
+// verify checks a token's signature (algorithm pinned to EdDSA, a published key),
+// issuer, audience and expiry, and returns its claims.
+func (s *Sessions) verify(ctx context.Context, token string) (claims, error) {
+	if c, ok := s.verified.Get(token); ok {
+		// Verified before: what can have changed since is the time and the key.
+		if _, err := s.keys.Verifier(ctx, keys.PurposeSession, c.kid); err != nil ||
+			!s.clock.Now().Before(c.ExpiresAt.Add(leeway)) {
+			s.verified.Remove(token)
+			return claims{}, errBadToken
+		}
+		return c, nil
+	}
+	var c claims
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(s.cfg.Issuer), jwt.WithAudience(s.cfg.Audience), jwt.WithExpirationRequired(),
+		jwt.WithLeeway(leeway), jwt.WithTimeFunc(s.clock.Now))
+	_, err := parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		c.kid, _ = t.Header["kid"].(string)
+		if c.kid == "" {
+			return nil, errors.New("token has no kid")
+		}
+		k, err := s.keys.Verifier(ctx, keys.PurposeSession, c.kid)
+		if err != nil {
+			return nil, err
+		}
+		return k.Public, nil
+	})
+	if err != nil || c.SessionID == "" || c.Subject == "" || c.TenantID == "" {
+		return claims{}, errBadToken
+	}
+	s.verified.Add(token, c)
+	return c, nil
 }
 
 // Check reports whether the principal's session is still alive (nil) or has ended

@@ -276,3 +276,56 @@ func forgedTokensRefused(t *testing.T, bdb *bun.DB) {
 	m.Del(ctx, "session:{"+f.user.ID+"}:"+s.ID)
 	refused(t, f, "session row deleted", good)
 }
+
+// A token verified once is remembered (its signature is not checked again), but what can
+// change since is checked on every use: its expiry, and the standing of the key that
+// signed it — a token of a retired key is refused although it was accepted before.
+func TestVerifiedTokensStillExpireAndFollowKeys(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		m := cache.NewMemory()
+		defer m.Close()
+		f := setup(t, bdb, m)
+		ctx := context.Background()
+		s, _ := f.start(t)
+		k, err := f.keys.Active(ctx, keys.PurposeSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A token of the (8-hour) session that itself expires in a minute.
+		short := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"iss": issuer, "aud": []string{identity.DefaultAudience},
+			"sub": f.user.ID, "tid": f.tenantID, "sid": s.ID, "exp": f.clk.Now().Add(time.Minute).Unix()})
+		short.Header["kid"] = k.ID
+		shortTok, err := short.SignedString(k.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.sessions.Authenticate(ctx, shortTok); err != nil {
+			t.Fatal(err)
+		}
+		_, tok := f.start(t)
+		if _, err := f.sessions.Authenticate(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Advance(2 * time.Minute)
+		refused(t, f, "a remembered token past its exp", shortTok)
+		if _, err := f.sessions.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("a token within its exp: %v", err)
+		}
+
+		// Rotation: the old key signs no more but still verifies; retired, it does not.
+		next, err := f.keys.Add(ctx, keys.PurposeSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.keys.Activate(ctx, next.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.sessions.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("a token of the previous key: %v", err)
+		}
+		if _, err := f.keys.Retire(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, f, "a remembered token of a retired key", tok)
+	})
+}

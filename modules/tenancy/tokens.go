@@ -200,22 +200,24 @@ func (s *Service) AuthenticateSCIM(ctx context.Context, secret string) (SCIMPrin
 	if !wellFormed(secret) {
 		return SCIMPrincipal{}, errBadToken
 	}
-	var t SCIMToken
-	err := s.db.NewSelect().Model(&t).Where("token_hash = ?", hashSecret(secret)).Scan(ctx)
+	// Every SCIM request makes this lookup: the token and its tenant in one round trip.
+	var row struct {
+		SCIMToken `bun:",extend"`
+		Tenant    *tenantRow `bun:"rel:belongs-to,join:tenant_id=id"`
+	}
+	err := s.db.NewSelect().Model(&row).Relation("Tenant").Where("token_hash = ?", hashSecret(secret)).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SCIMPrincipal{}, errBadToken
 	}
 	if err != nil {
 		return SCIMPrincipal{}, apperr.Unavailable(err, "cannot check the token right now; retry shortly")
 	}
+	t := row.SCIMToken
 	now := s.clock.Now()
-	if t.State(now) != "active" {
+	if t.State(now) != "active" || row.Tenant == nil {
 		return SCIMPrincipal{}, errBadToken
 	}
-	ten, err := s.Tenant(ctx, t.TenantID)
-	if err != nil {
-		return SCIMPrincipal{}, errBadToken
-	}
+	ten := toTenant(*row.Tenant)
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUsedGranularity {
 		// Best effort: a failed bookkeeping write must not fail the request.
 		_, _ = s.db.NewUpdate().Model((*SCIMToken)(nil)).Set("last_used_at = ?", now).
