@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/migrations"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
@@ -38,6 +41,26 @@ func openStore(ctx context.Context, cfg config.Config) (*bun.DB, *tenancy.Servic
 	svc := tenancy.New(bdb, clk, audit.New(clk), net.DefaultResolver)
 	svc.AllowPrivateMetadataURLs(cfg.SAMLMetadataAllowPrivate)
 	return bdb, svc, nil
+}
+
+// announceChanges lets a command's changes to tenants and their SCIM tokens reach the
+// running servers at once, over Redis when it is configured (servers then forget what
+// they remembered of the tenant); without it they see them within a second. The
+// returned function stops announcing.
+func announceChanges(ctx context.Context, cfg config.Config, ten *tenancy.Service, log *slog.Logger) func() {
+	if cfg.RedisURL == "" {
+		return func() {}
+	}
+	c, err := cache.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix)
+	if err != nil {
+		log.Warn("cannot reach Redis to tell the servers of this change; they see it within a second", "err", err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	if err := ten.ShareChanges(ctx, bus.NewRedis(c.Client(), cfg.RedisPrefix), log); err != nil {
+		log.Warn("cannot reach Redis to tell the servers of this change; they see it within a second", "err", err)
+	}
+	return func() { cancel(); c.Close() }
 }
 
 // optBool is a true/false flag that knows whether it was given, so an update changes
@@ -303,6 +326,7 @@ func cmdTenant(ctx context.Context, e env) error {
 		p.SessionIdleTimeout, p.SessionMaxLifetime = idle.value(), lifetime.value()
 		p.AuditRetentionDays = auditDays.value()
 		p.SCIMRateLimit = scimRate.value()
+		defer announceChanges(ctx, cfg, svc, newLogger(cfg, e.stderr))()
 		if t, err = svc.UpdateSettings(ctx, t.ID, p); err != nil {
 			return err
 		}
@@ -467,10 +491,15 @@ func cmdSCIMToken(ctx context.Context, e env) error {
 		if len(args) != 1 {
 			return fmt.Errorf("usage: gatehouse scim-token revoke --tenant %s TOKEN_ID (see `gatehouse scim-token list`)", t.Slug)
 		}
+		defer announceChanges(ctx, cfg, svc, newLogger(cfg, e.stderr))()
 		if err := svc.RevokeSCIMToken(ctx, t.ID, args[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "revoked %s; requests with it are refused from now on\n", args[0])
+		if cfg.RedisURL == "" {
+			fmt.Fprintf(e.stdout, "revoked %s; a running server refuses it within a second\n", args[0])
+		} else {
+			fmt.Fprintf(e.stdout, "revoked %s; requests with it are refused from now on\n", args[0])
+		}
 	default:
 		return fmt.Errorf("unknown scim-token action %q: use issue, list or revoke", action)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -275,6 +276,51 @@ func TestOperatorCommands(t *testing.T) {
 			}
 			if out := mustCLI(t, getenv, "migrate", "status"); !strings.Contains(out, "_tenancy") || strings.Contains(out, "pending") {
 				t.Fatalf("migrate status:\n%s", out)
+			}
+		})
+	}
+}
+
+// A SCIM token revoked with the CLI is refused by a running server: as soon as the
+// announcement arrives over Redis, or within a second on the embedded default (the CLI
+// cannot reach the server's memory), though the server remembers recent token lookups.
+func TestSCIMTokenRevocationReachesTheServer(t *testing.T) {
+	for name, stores := range map[string]func(t *testing.T) []string{
+		"postgres+redis": func(t *testing.T) []string {
+			return []string{"GATEHOUSE_DATABASE_URL", testenv.PostgresDatabaseURL(t), "GATEHOUSE_REDIS_URL", testenv.RedisURL(),
+				"GATEHOUSE_REDIS_PREFIX", fmt.Sprintf("gh-revoke-%d:", time.Now().UnixNano())}
+		},
+		"embedded": func(t *testing.T) []string { return []string{"GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t)} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			getenv := envOf(stores(t)...)
+			mustCLI(t, getenv, "tenant", "create", "--slug", "acme")
+			out := mustCLI(t, getenv, "scim-token", "issue", "--tenant", "acme", "--name", "Okta")
+			token, id := between(out, "Bearer token:", "\n"), between(out, "(id ", ")")
+			base, _, stop := startServer(t, getenv)
+			defer stop()
+			status := func() int {
+				req, _ := http.NewRequest(http.MethodGet, base+"/scim/v2/Users?count=1", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if got := status(); got != http.StatusOK {
+				t.Fatalf("before the revocation: %d", got)
+			}
+			mustCLI(t, getenv, "scim-token", "revoke", "--tenant", "acme", id)
+			within := 500 * time.Millisecond // well under the second a remembered lookup lasts
+			if name == "embedded" {
+				within = 1500 * time.Millisecond
+			}
+			for deadline := time.Now().Add(within); status() != http.StatusUnauthorized; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the revoked token is still accepted %s after the CLI revoked it", within)
+				}
 			}
 		})
 	}

@@ -190,6 +190,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatching()
 	s.bus = openBus(c, cfg)
+	if err := ten.ShareChanges(watchCtx, s.bus, log); err != nil {
+		ln.Close()
+		return fmt.Errorf("subscribing to the bus: %w", err)
+	}
 	ids.AnnounceEndedSessions(s.bus)
 	ids.WatchEndedSessions(watchCtx)
 	s.live = graph.NewLive(s.bus, log)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/bus"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/ids"
@@ -140,6 +142,11 @@ type Service struct {
 	resolver TXTResolver
 	// metadata fetches SAML metadata URLs; see AllowPrivateMetadataURLs.
 	metadata *metadataFetcher
+	// scimAuth remembers recent SCIM token lookups (authcache.go); bus, when set,
+	// carries tenant changes between processes, and log says when it cannot.
+	scimAuth scimAuthCache
+	bus      bus.Bus
+	log      *slog.Logger
 }
 
 // TXTResolver looks up DNS TXT records; *net.Resolver satisfies it.
@@ -149,7 +156,7 @@ type TXTResolver interface {
 
 // New returns the tenancy service.
 func New(bdb *bun.DB, clk clock.Clock, log *audit.Log, resolver TXTResolver) *Service {
-	return &Service{db: bdb, clock: clk, audit: log, resolver: resolver, metadata: newMetadataFetcher(false)}
+	return &Service{db: bdb, clock: clk, audit: log, resolver: resolver, metadata: newMetadataFetcher(false), scimAuth: newSCIMAuthCache()}
 }
 
 // Slugs are DNS-label shaped so they work in URLs (/saml/{slug}/…) and hostnames.
@@ -346,6 +353,9 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID string, p Setting
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: t.ID, Action: "tenant.settings_changed",
 			Target: audit.Target{Type: "tenant", ID: t.ID, Display: t.Slug}, Changes: changes})
 	})
+	if err == nil {
+		s.changed(ctx, t.ID)
+	}
 	return t, err
 }
 

@@ -161,7 +161,7 @@ func (s *Service) ListSCIMTokens(ctx context.Context, tenantID string) ([]SCIMTo
 
 // RevokeSCIMToken revokes one of the tenant's tokens; from then on it is refused.
 func (s *Service) RevokeSCIMToken(ctx context.Context, tenantID, tokenID string) error {
-	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var t SCIMToken
 		err := tx.NewSelect().Model(&t).Where("id = ? AND tenant_id = ?", tokenID, tenantID).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -181,6 +181,10 @@ func (s *Service) RevokeSCIMToken(ctx context.Context, tenantID, tokenID string)
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "scim_token.revoked",
 			Target: audit.Target{Type: "scim_token", ID: t.ID, Display: t.Name}})
 	})
+	if err == nil {
+		s.changed(ctx, tenantID)
+	}
+	return err
 }
 
 // SCIMPrincipal is who a valid SCIM token speaks for.
@@ -200,28 +204,42 @@ func (s *Service) AuthenticateSCIM(ctx context.Context, secret string) (SCIMPrin
 	if !wellFormed(secret) {
 		return SCIMPrincipal{}, errBadToken
 	}
-	// Every SCIM request makes this lookup: the token and its tenant in one round trip.
-	var row struct {
-		SCIMToken `bun:",extend"`
-		Tenant    *tenantRow `bun:"rel:belongs-to,join:tenant_id=id"`
-	}
-	err := s.db.NewSelect().Model(&row).Relation("Tenant").Where("token_hash = ?", hashSecret(secret)).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return SCIMPrincipal{}, errBadToken
-	}
-	if err != nil {
-		return SCIMPrincipal{}, apperr.Unavailable(err, "cannot check the token right now; retry shortly")
-	}
-	t := row.SCIMToken
+	hash := hashSecret(secret)
 	now := s.clock.Now()
-	if t.State(now) != "active" || row.Tenant == nil {
+	e, ok := s.scimAuth.get(hash)
+	forgets := s.scimAuth.forgets.Load()
+	if !ok {
+		// The token and its tenant in one round trip.
+		var row struct {
+			SCIMToken `bun:",extend"`
+			Tenant    *tenantRow `bun:"rel:belongs-to,join:tenant_id=id"`
+		}
+		err := s.db.NewSelect().Model(&row).Relation("Tenant").Where("token_hash = ?", hash).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return SCIMPrincipal{}, errBadToken
+		}
+		if err != nil {
+			return SCIMPrincipal{}, apperr.Unavailable(err, "cannot check the token right now; retry shortly")
+		}
+		if row.Tenant == nil {
+			return SCIMPrincipal{}, errBadToken
+		}
+		e = scimAuthEntry{token: row.SCIMToken, at: time.Now(),
+			principal: SCIMPrincipal{Tenant: toTenant(*row.Tenant), TokenID: row.ID, TokenName: row.Name}}
+	}
+	t := e.token
+	if t.State(now) != "active" { // expiry is checked on every use, remembered or not
+		s.scimAuth.entries.Remove(hash)
 		return SCIMPrincipal{}, errBadToken
 	}
-	ten := toTenant(*row.Tenant)
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUsedGranularity {
 		// Best effort: a failed bookkeeping write must not fail the request.
 		_, _ = s.db.NewUpdate().Model((*SCIMToken)(nil)).Set("last_used_at = ?", now).
 			Where("id = ?", t.ID).Exec(ctx)
+		e.token.LastUsedAt = &now
 	}
-	return SCIMPrincipal{Tenant: ten, TokenID: t.ID, TokenName: t.Name}, nil
+	if !ok || e.token.LastUsedAt != t.LastUsedAt {
+		s.scimAuth.remember(hash, e, forgets)
+	}
+	return e.principal, nil
 }
