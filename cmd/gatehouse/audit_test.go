@@ -8,21 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/clock"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
-
-// dbURLs are the two databases every operator command is tested on.
-var dbURLs = []struct {
-	name string
-	url  func(t *testing.T) string
-}{
-	{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
-	{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
-}
 
 // The operator sets how long a tenant's audit events are kept; the setting is shown,
 // validated and audited.

@@ -12,20 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // A tenant's extension declared from the CLI is served and enforced by the SCIM server.
 func TestSCIMExtensionCLI(t *testing.T) {
 	const urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
-	for _, dbCase := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
-		{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
-	} {
+	for _, dbCase := range dbURLs {
 		t.Run(dbCase.name, func(t *testing.T) {
 			getenv := envOf("GATEHOUSE_DATABASE_URL", dbCase.url(t))
 			mustCLI(t, getenv, "tenant", "create", "--slug", "acme", "--name", "Acme Inc")

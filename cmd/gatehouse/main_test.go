@@ -19,6 +19,25 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// deployments are the two ways Gatehouse runs, as settings: PostgreSQL with Redis (each
+// test with its own database and key prefix), and the embedded default.
+var deployments = map[string]func(t *testing.T) []string{
+	"postgres+redis": func(t *testing.T) []string {
+		return []string{"GATEHOUSE_DATABASE_URL", testenv.PostgresDatabaseURL(t), "GATEHOUSE_REDIS_URL", testenv.RedisURL(),
+			"GATEHOUSE_REDIS_PREFIX", fmt.Sprintf("gh-%d:", time.Now().UnixNano())}
+	},
+	"embedded": func(t *testing.T) []string { return []string{"GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t)} },
+}
+
+// dbURLs are the two databases every operator command is tested on.
+var dbURLs = []struct {
+	name string
+	url  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
+	{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
+}
+
 // envOf builds a getenv from pairs, so tests never see the developer's environment.
 func envOf(kv ...string) func(string) string {
 	m := map[string]string{}
@@ -213,13 +232,7 @@ func TestConfigValidationAndMasking(t *testing.T) {
 }
 
 func TestOperatorCommands(t *testing.T) {
-	for _, dbCase := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
-		{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
-	} {
+	for _, dbCase := range dbURLs {
 		t.Run(dbCase.name, func(t *testing.T) {
 			getenv := envOf("GATEHOUSE_DATABASE_URL", dbCase.url(t), "GATEHOUSE_PUBLIC_URL", "https://id.example.com")
 			out := mustCLI(t, getenv, "tenant", "create", "--slug", "acme", "--name", "Acme Inc", "--features", "user_groups")
@@ -285,13 +298,7 @@ func TestOperatorCommands(t *testing.T) {
 // announcement arrives over Redis, or within a second on the embedded default (the CLI
 // cannot reach the server's memory), though the server remembers recent token lookups.
 func TestSCIMTokenRevocationReachesTheServer(t *testing.T) {
-	for name, stores := range map[string]func(t *testing.T) []string{
-		"postgres+redis": func(t *testing.T) []string {
-			return []string{"GATEHOUSE_DATABASE_URL", testenv.PostgresDatabaseURL(t), "GATEHOUSE_REDIS_URL", testenv.RedisURL(),
-				"GATEHOUSE_REDIS_PREFIX", fmt.Sprintf("gh-revoke-%d:", time.Now().UnixNano())}
-		},
-		"embedded": func(t *testing.T) []string { return []string{"GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t)} },
-	} {
+	for name, stores := range deployments {
 		t.Run(name, func(t *testing.T) {
 			getenv := envOf(stores(t)...)
 			mustCLI(t, getenv, "tenant", "create", "--slug", "acme")

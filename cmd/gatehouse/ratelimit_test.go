@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // The SCIM rate limit from the operator's side: the default (100 requests per second,
@@ -17,13 +15,7 @@ import (
 // tenant without its own, `tenant update --scim-rate-limit` sets one that a real server
 // enforces with 429, out-of-range values are refused, and 0 returns to the default.
 func TestSCIMRateLimitCLI(t *testing.T) {
-	for _, dbCase := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
-		{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
-	} {
+	for _, dbCase := range dbURLs {
 		t.Run(dbCase.name, func(t *testing.T) {
 			getenv := envOf("GATEHOUSE_DATABASE_URL", dbCase.url(t))
 			token := regexp.MustCompile(`gatehouse_scim_\w+`)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/audit"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
@@ -19,13 +18,7 @@ import (
 
 // The operator bootstraps a tenant's first owner and maps IdP groups to roles.
 func TestRoleCommands(t *testing.T) {
-	for _, dbCase := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
-		{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
-	} {
+	for _, dbCase := range dbURLs {
 		t.Run(dbCase.name, func(t *testing.T) {
 			url := dbCase.url(t)
 			getenv := envOf("GATEHOUSE_DATABASE_URL", url)

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
@@ -60,13 +59,7 @@ func TestSAMLCommands(t *testing.T) {
 	}))
 	defer idp.Close()
 
-	for _, dbCase := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
-		{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
-	} {
+	for _, dbCase := range dbURLs {
 		t.Run(dbCase.name, func(t *testing.T) {
 			dbURL := dbCase.url(t)
 			getenv := envOf("GATEHOUSE_DATABASE_URL", dbURL, "GATEHOUSE_PUBLIC_URL", "https://id.example.com")

@@ -7,21 +7,13 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-
-	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // GATEHOUSE_SERVER_TIMING=true adds a Server-Timing header counting the SQL statements
 // of each request; by default there is none.
 func TestServerTimingSetting(t *testing.T) {
 	queriesRE := regexp.MustCompile(`^db;dur=[0-9]+\.[0-9]{2};desc="([0-9]+) queries"$`)
-	for _, dbCase := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return testenv.SQLiteURL(t) }},
-		{"postgres", func(t *testing.T) string { return testenv.PostgresDatabaseURL(t) }},
-	} {
+	for _, dbCase := range dbURLs {
 		t.Run(dbCase.name, func(t *testing.T) {
 			dbURL := dbCase.url(t)
 			getenv := envOf("GATEHOUSE_DATABASE_URL", dbURL)

@@ -20,14 +20,7 @@ import (
 // embedded cache the CLI cannot reach the server's cache: the server reads the
 // tombstones).
 func TestSSOThroughServe(t *testing.T) {
-	for name, stores := range map[string]func(t *testing.T) []string{
-		"postgres+redis": func(t *testing.T) []string {
-			return []string{"GATEHOUSE_DATABASE_URL", testenv.PostgresDatabaseURL(t), "GATEHOUSE_REDIS_URL", testenv.RedisURL()}
-		},
-		"embedded": func(t *testing.T) []string {
-			return []string{"GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t)}
-		},
-	} {
+	for name, stores := range deployments {
 		t.Run(name, func(t *testing.T) { ssoThroughServe(t, stores(t)) })
 	}
 }
@@ -37,8 +30,7 @@ func ssoThroughServe(t *testing.T, stores []string) {
 	pub := fmt.Sprintf("http://127.0.0.1:%d", port)
 	key := make([]byte, 32)
 	rand.Read(key)
-	getenv := envOf(append(stores, "GATEHOUSE_REDIS_PREFIX", fmt.Sprintf("gh-sso-%d:", port),
-		"GATEHOUSE_LISTEN", fmt.Sprintf("127.0.0.1:%d", port), "GATEHOUSE_PUBLIC_URL", pub,
+	getenv := envOf(append(stores, "GATEHOUSE_LISTEN", fmt.Sprintf("127.0.0.1:%d", port), "GATEHOUSE_PUBLIC_URL", pub,
 		"GATEHOUSE_SECRET_KEY", base64.StdEncoding.EncodeToString(key), "GATEHOUSE_SAML_METADATA_ALLOW_PRIVATE", "true")...)
 
 	idp := samltest.StartRealIdP(t)
