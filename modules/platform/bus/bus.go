@@ -67,23 +67,36 @@ func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan []byte, er
 	return ch, nil
 }
 
-// Redis is the bus over Redis pub/sub; topics are prefixed like cache keys.
+// Redis is the bus over Redis pub/sub; topics are prefixed like cache keys. On a Redis
+// Cluster it uses sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): a topic lives on the
+// node of its hash slot, so its messages keep their order — a plain PUBLISH goes to
+// any node and reaches the others over the cluster bus, and two in a row can arrive
+// swapped.
 type Redis struct {
-	client redis.UniversalClient
-	prefix string
+	client  redis.UniversalClient
+	prefix  string
+	sharded bool
 }
 
 // NewRedis returns a bus on client.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, prefix: prefix, sharded: cluster}
 }
 
 func (r *Redis) Publish(ctx context.Context, topic string, msg []byte) error {
+	if r.sharded {
+		return r.client.SPublish(ctx, r.prefix+topic, msg).Err()
+	}
 	return r.client.Publish(ctx, r.prefix+topic, msg).Err()
 }
 
 func (r *Redis) Subscribe(ctx context.Context, topic string) (<-chan []byte, error) {
-	ps := r.client.Subscribe(ctx, r.prefix+topic)
+	subscribe := r.client.Subscribe
+	if r.sharded {
+		subscribe = r.client.SSubscribe
+	}
+	ps := subscribe(ctx, r.prefix+topic)
 	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
 		ps.Close()
 		return nil, err
