@@ -475,6 +475,11 @@ func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
 			if json.Unmarshal(msg, &events) != nil {
 				continue
 			}
+			if ok, err := s.sessionAlive(ctx); err != nil {
+				return err
+			} else if !ok {
+				continue // the catch-up brings them once the session can be checked
+			}
 			for _, e := range events {
 				if e.Seq > s.last+1 {
 					if err := s.catchUp(ctx, e.Seq-1); err != nil {
@@ -486,6 +491,24 @@ func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
 				}
 			}
 		}
+	}
+}
+
+// sessionAlive checks the subscription's session before events go out, so none reaches
+// it once a revocation or deprovisioning has been answered, on any replica: the ended
+// session's cache entry is buried before the answer, and the announcement that closes
+// the connection may still be on its way. It is false (send nothing now) when the session
+// cannot be checked, and an error when it has ended.
+func (s *auditStream) sessionAlive(ctx context.Context) (bool, error) {
+	err := s.r.Sessions.Check(ctx, s.principal)
+	switch {
+	case err == nil:
+		return true, nil
+	case apperr.Is(err, apperr.KindUnauthenticated):
+		return false, sessionEnded
+	default:
+		s.r.Log.WarnContext(ctx, "audit subscription: the session could not be checked; holding events back", "err", err)
+		return false, nil
 	}
 }
 
@@ -533,6 +556,11 @@ func (s *auditStream) catchUp(ctx context.Context, upTo int64) error {
 			}
 			s.r.Log.WarnContext(ctx, "audit subscription: reading the log failed", "err", err)
 			return apperr.Unavailable(err, "reading the audit log failed: subscribe again from your last cursor")
+		}
+		if len(page) > 0 {
+			if ok, err := s.sessionAlive(ctx); !ok {
+				return err
+			}
 		}
 		for _, e := range page {
 			if upTo > 0 && e.Seq > upTo {

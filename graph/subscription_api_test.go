@@ -358,6 +358,25 @@ func auditSubscription(t *testing.T, newAPI func(t *testing.T) *api) {
 		}
 	})
 
+	// The announcement that closes the connection may be lost or late; the session is
+	// checked before events go out, so none reaches a subscription once the revocation
+	// has been answered.
+	t.Run("no event after the session ended, announcement or not", func(t *testing.T) {
+		graph.SetLiveIntervals(t, time.Hour, 50*time.Millisecond)
+		a := newAPI(t)
+		a.identity.AnnounceEndedSessions(bus.NewMemory()) // announcements reach no one
+		o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+		c := a.mustDialWS(o.tokens["owner"])
+		ch := subscribe(t, c, a.endCursor(o.tokens["owner"]), onlyTestEvents)
+		a.record(o.tenant.ID, 1)
+		receiveEvent(t, ch)
+		if _, err := a.sessions.RevokeUser(context.Background(), o.tenant.ID, o.ids["owner"]); err != nil {
+			t.Fatal(err)
+		}
+		a.record(o.tenant.ID, 1)
+		receiveError(t, ch, "error", "UNAUTHENTICATED")
+	})
+
 	// Losing VIEW_AUDIT_LOG ends the subscription with FORBIDDEN at the next re-check;
 	// the connection itself stays usable.
 	t.Run("losing VIEW_AUDIT_LOG ends the subscription", func(t *testing.T) {
