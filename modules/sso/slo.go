@@ -282,27 +282,12 @@ func (h *Handler) answerLogout(w http.ResponseWriter, r *http.Request, t tenancy
 		h.internalError(w, r, err)
 		return
 	}
-	if conn.SLOBinding == tenancy.SAMLBindingHTTPRedirect {
-		doc, err := sp.BuildLogoutResponseDocumentNoSig(saml2.StatusCodeSuccess, req.ID)
-		if err != nil {
-			h.internalError(w, r, err)
-			return
-		}
-		out, err := doc.WriteToBytes()
-		if err != nil {
-			h.internalError(w, r, err)
-			return
-		}
-		target, err := redirectURL(conn.SLOURL, "SAMLResponse", out, req.RelayState, spKey.Signer)
-		if err != nil {
-			h.internalError(w, r, err)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, target, http.StatusFound)
-		return
+	redirect := conn.SLOBinding == tenancy.SAMLBindingHTTPRedirect
+	build := sp.BuildLogoutResponseDocument // an enveloped signature, for the form
+	if redirect {
+		build = sp.BuildLogoutResponseDocumentNoSig // the query is signed instead
 	}
-	doc, err := sp.BuildLogoutResponseDocument(saml2.StatusCodeSuccess, req.ID)
+	doc, err := build(saml2.StatusCodeSuccess, req.ID)
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -310,6 +295,16 @@ func (h *Handler) answerLogout(w http.ResponseWriter, r *http.Request, t tenancy
 	out, err := doc.WriteToBytes()
 	if err != nil {
 		h.internalError(w, r, err)
+		return
+	}
+	if redirect {
+		target, err := redirectURL(conn.SLOURL, "SAMLResponse", out, req.RelayState, spKey.Signer)
+		if err != nil {
+			h.internalError(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, target, http.StatusFound)
 		return
 	}
 	fields := map[string]string{"SAMLResponse": encodeB64(out)}
