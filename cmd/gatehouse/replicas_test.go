@@ -425,9 +425,13 @@ func TestSubscriptionEndsOnDeprovisioningAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	events, err := conn.Subscribe(ctx, `subscription { auditEvents { id action } }`, nil)
+	// From the oldest event kept: the first one arriving shows the subscription is live.
+	events, err := conn.Subscribe(ctx, `subscription { auditEvents(after: "") { id action } }`, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n, ok := gqlws.Receive(t, events, 10*time.Second); !ok || len(n.Errors) > 0 {
+		t.Fatalf("the subscription did not start: %+v", n)
 	}
 	c.deprovision(a, 0, id, "auditor@acme.test") // Okta's PATCH
 	for {
