@@ -429,83 +429,49 @@ func touchGroups(ctx context.Context, idb bun.IDB, now time.Time, tenantID strin
 }
 
 // DeleteUser deletes a user of the tenant, ending its sessions before it returns (see
-// identity's DeleteUser), after the user has left every group it was in: those groups
-// get a new version and a group.members_removed event, as when the IdP removes a member.
-//
-// The two steps are two transactions because identity purges the session cache after
-// its own commit, which must not come before the deletion's. The user's version ties
-// them: leaving the groups gives the user a new version, a membership added in between
-// would give it another, and the deletion is made only at the version the first step
-// left. When it finds another, both steps run again (unless the client sent its own
-// version: then it gets 412 as for any change in between). If the deletion fails
-// otherwise, the user stays, out of its groups (less access, never more), and the
-// client's retry finishes it.
+// identity's DeleteUser), and takes it out of every group it was in first, in the same
+// transaction: those groups get a new version and a group.members_removed event, as
+// when the IdP removes a member.
 func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion int64) error {
-	for attempt := 1; ; attempt++ {
-		version, err := s.leaveGroups(ctx, tenantID, id, ifVersion)
-		if err != nil {
-			return err
-		}
-		err = s.identity.DeleteUser(ctx, tenantID, id, version)
-		if !apperr.Is(err, apperr.KindPreconditionFailed) || ifVersion != 0 || attempt == 3 {
+	return s.identity.DeleteUser(ctx, tenantID, id, ifVersion, func(ctx context.Context, tx bun.Tx) error {
+		return s.leaveGroups(ctx, tx, tenantID, id)
+	})
+}
+
+// leaveGroups removes the user from every group inside tx, before identity locks the
+// user: groups first, in id order, then the user is the order UpdateGroup locks them in,
+// so the two never wait for each other in a cycle.
+func (s *Service) leaveGroups(ctx context.Context, tx bun.Tx, tenantID, id string) error {
+	if db.DialectOf(tx) == db.Postgres {
+		var locked []string
+		if err := tx.NewSelect().Model((*Group)(nil)).Column("id").
+			Where("tenant_id = ? AND id IN (?)", tenantID, tx.NewSelect().Model((*membership)(nil)).Column("group_id").Where("user_id = ?", id)).
+			OrderExpr("id").For("UPDATE").Scan(ctx, &locked); err != nil {
 			return err
 		}
 	}
-}
-
-// leaveGroups removes the user from every group in one transaction and returns the
-// user's version after it.
-func (s *Service) leaveGroups(ctx context.Context, tenantID, id string, ifVersion int64) (int64, error) {
-	var version int64
-	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		// Groups first, in id order, then the user: the order UpdateGroup locks them in,
-		// so the two never wait for each other in a cycle.
-		if db.DialectOf(tx) == db.Postgres {
-			var locked []string
-			if err := tx.NewSelect().Model((*Group)(nil)).Column("id").
-				Where("tenant_id = ? AND id IN (?)", tenantID, tx.NewSelect().Model((*membership)(nil)).Column("group_id").Where("user_id = ?", id)).
-				OrderExpr("id").For("UPDATE").Scan(ctx, &locked); err != nil {
-				return err
-			}
-		}
-		ids := s.identity.WithTx(tx)
-		v, err := ids.LockUser(ctx, tenantID, id)
-		if err != nil {
-			return err
-		}
-		if ifVersion != 0 && ifVersion != v {
-			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, v, ifVersion)
-		}
-		version = v
-		var left []string
-		if err := tx.NewDelete().Model((*membership)(nil)).Where("tenant_id = ? AND user_id = ?", tenantID, id).
-			Returning("group_id").Scan(ctx, &left); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		now := s.clock.Now()
-		if err := touchGroups(ctx, tx, now, tenantID, bun.In(left)); err != nil {
-			return err
-		}
-		if err := ids.TouchUsers(ctx, tenantID, bun.In([]string{id})); err != nil {
-			return err
-		}
-		version++
-		var groups []Group
-		if err := tx.NewSelect().Model(&groups).Where("id IN (?)", bun.In(left)).OrderExpr("id").Scan(ctx); err != nil {
-			return err
-		}
-		for _, g := range groups {
-			if err := s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "group.members_removed", Target: groupTarget(&g),
-				Changes: map[string]audit.Change{"members": {Before: []string{id}}}}); err != nil {
-				return err
-			}
-		}
+	var left []string
+	if err := tx.NewDelete().Model((*membership)(nil)).Where("tenant_id = ? AND user_id = ?", tenantID, id).
+		Returning("group_id").Scan(ctx, &left); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if len(left) == 0 {
 		return nil
-	})
-	return version, err
+	}
+	if err := touchGroups(ctx, tx, s.clock.Now(), tenantID, bun.In(left)); err != nil {
+		return err
+	}
+	var groups []Group
+	if err := tx.NewSelect().Model(&groups).Where("id IN (?)", bun.In(left)).OrderExpr("id").Scan(ctx); err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if err := s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "group.members_removed", Target: groupTarget(&g),
+			Changes: map[string]audit.Change{"members": {Before: []string{id}}}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Members returns a page of the group's members in a stable order, with display names.

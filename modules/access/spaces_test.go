@@ -144,7 +144,7 @@ func TestAccessFollowsMembership(t *testing.T) {
 		}
 		// Deleting a user deletes theirs.
 		f.grant(tid, sp.ID, access.PrincipalUser, ada.ID, access.SpaceManager)
-		must(t, f.ids.DeleteUser(ctx, tid, ada.ID, 0))
+		must(t, f.ids.DeleteUser(ctx, tid, ada.ID, 0, nil))
 		if gs, _ := f.acc.GrantsOfSpaces(ctx, f.op(tid), []string{sp.ID}); len(gs[sp.ID]) != 0 {
 			t.Fatalf("grants of a deleted user: %+v", gs)
 		}

@@ -275,11 +275,19 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 	return out, nil
 }
 
-// DeleteUser removes a user and, through the schema's cascades, their memberships. Their
-// sessions end as on deactivation, before DeleteUser returns.
-func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion int64) error {
+// DeleteUser removes a user and, through the schema's cascades, what other modules keep
+// of them. Their sessions end as on deactivation, before DeleteUser returns. first, when
+// set, runs at the start of the deletion's transaction (access takes the user out of its
+// groups there, so the groups' versions and events commit with the deletion or not at
+// all); the session cache is purged only after the commit.
+func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion int64, first func(ctx context.Context, tx bun.Tx) error) error {
 	var gone []Session
 	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if first != nil {
+			if err := first(ctx, tx); err != nil {
+				return err
+			}
+		}
 		u, err := getUser(ctx, tx, tenantID, id, true)
 		if err != nil {
 			return err

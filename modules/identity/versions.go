@@ -26,12 +26,3 @@ func touchUsers(ctx context.Context, idb bun.IDB, now time.Time, tenantID string
 		Where("tenant_id = ? AND id IN (?)", tenantID, ids).Exec(ctx)
 	return err
 }
-
-// LockUser locks the tenant's user for the rest of the transaction (on PostgreSQL; a
-// SQLite transaction holds the write lock already) and returns its version. Callers
-// that change what the user's resource shows from outside identity take it after their
-// own locks, in the order UpdateGroup takes them: groups, then users.
-func (s *Service) LockUser(ctx context.Context, tenantID, id string) (int64, error) {
-	u, err := getUser(ctx, s.db, tenantID, id, true)
-	return u.Version, err
-}

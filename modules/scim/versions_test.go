@@ -98,8 +98,14 @@ func TestVersionsFollowMemberships(t *testing.T) {
 		c = e.changed(id["c"], c, "c added by PUT").Header.Get("ETag")
 		e.unchanged(id["a"], a, "a was not a member")
 
-		// Deleting a member user changes the group.
+		// Deleting a member user changes the group; a deletion refused (a stale If-Match)
+		// changes nothing, the group's membership included: one transaction.
 		gt = e.etag(g)
+		e.do("DELETE", id["c"], nil, "If-Match", `W/"999"`).must(t, 412)
+		e.unchanged(g, gt, "a refused deletion of member c")
+		if r := e.do("GET", g, nil).must(t, 200); len(memberValues(r)) != 1 {
+			t.Fatalf("c left the group although its deletion was refused: %s", r.Raw)
+		}
 		e.do("DELETE", id["c"], nil).must(t, 204)
 		if r := e.changed(g, gt, "member c deleted"); len(memberValues(r)) != 0 {
 			t.Fatalf("members after c was deleted: %s", r.Raw)
