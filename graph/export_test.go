@@ -25,6 +25,14 @@ func SetPingInterval(t testing.TB, d time.Duration) {
 	t.Cleanup(func() { pingEvery = old })
 }
 
+// SetBatchWait makes the loaders of requests from now on gather keys for d before they
+// query, for the rest of the test.
+func SetBatchWait(t testing.TB, d time.Duration) {
+	old := batchWait
+	batchWait = d
+	t.Cleanup(func() { batchWait = old })
+}
+
 // Cursor is a connection cursor around raw, as clients receive them.
 var Cursor = cursorOf
 

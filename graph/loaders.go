@@ -38,7 +38,7 @@ type memberKey struct {
 // loads (primeUsers), so it only has to gather the loads that fan out from one finished
 // batch, which start within microseconds. Single objects (the viewer's user, the
 // tenant) are read directly, without this wait.
-const batchWait = 5 * time.Millisecond
+var batchWait = 5 * time.Millisecond
 
 // byKey adapts a module's batch function, called as the request's viewer, to a loader
 // fetch that returns the zero value for absent keys; the resolvers decide what absent
