@@ -58,8 +58,9 @@ type HandlerConfig struct {
 // extensions.code.
 func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authenticator) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Complexity: complexity()}))
-	if u, err := url.Parse(r.PublicURL); err == nil && r.Live != nil {
-		srv.AddTransport(r.websocket(u.Host))
+	public, _ := url.Parse(r.PublicURL)
+	if public != nil && r.Live != nil {
+		srv.AddTransport(r.websocket(public.Host))
 	}
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheLength))
@@ -88,6 +89,10 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	api := limitBody(r.withRequest(log, auth, srv))
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
+		case req.Method == http.MethodGet && isWebsocket(req) && !websocketOriginAllowed(req, public):
+			// Refused here, in GraphQL's error format, rather than by the websocket
+			// library, which answers with plain text and logs through the standard logger.
+			writeError(w, http.StatusForbidden, "FORBIDDEN", "websocket refused: open it from a page of "+public.Scheme+"://"+public.Host)
 		case req.Method == http.MethodGet && isWebsocket(req):
 			// A subscription lives longer than the server's request timeouts allow.
 			rc := http.NewResponseController(w)
@@ -105,6 +110,22 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 			writeError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "send GraphQL requests as POST (GraphiQL on GET is off: GATEHOUSE_GRAPHIQL)")
 		}
 	})
+}
+
+// websocketOriginAllowed applies the websocket library's own rule, so that a refusal is
+// ours: a browser's upgrade must come from the public origin's host or the host it
+// connected to; clients that are not browsers send no Origin and are let through (they
+// carry no ambient credential to misuse).
+func websocketOriginAllowed(req *http.Request, public *url.URL) bool {
+	o := req.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, req.Host) || (public != nil && strings.EqualFold(u.Host, public.Host))
 }
 
 func isJSON(req *http.Request) bool {

@@ -3,6 +3,8 @@ package graph_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -143,6 +145,26 @@ func auditSubscription(t *testing.T, newAPI func(t *testing.T) *api) {
 		receiveError(t, subscribe(t, c, nil, nil), "next", "FORBIDDEN")
 		if _, err := a.dialWS(o.tokens["owner"], "https://evil.test"); err == nil {
 			t.Fatal("a websocket from another origin was accepted")
+		}
+		// The refusal is a GraphQL error that names the origin to use, before any upgrade.
+		up, _ := http.NewRequest(http.MethodGet, a.srv.URL, nil)
+		for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+			"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "graphql-transport-ws", "Origin": "https://evil.test"} {
+			up.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(up)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `"code":"FORBIDDEN"`) || !strings.Contains(string(body), a.srv.URL) {
+			t.Fatalf("upgrade from another origin: %d %s", res.StatusCode, body)
+		}
+		if c, err := a.dialWS(o.tokens["owner"], a.srv.URL); err != nil {
+			t.Fatalf("a websocket from the public origin: %v", err)
+		} else {
+			c.Close()
 		}
 		if _, err := a.sessions.RevokeUser(context.Background(), o.tenant.ID, o.ids["admin"]); err != nil {
 			t.Fatal(err)
