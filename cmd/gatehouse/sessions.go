@@ -65,6 +65,10 @@ func cmdSession(ctx context.Context, e env) error {
 		if err != nil {
 			return err
 		}
+		if len(ss) == 0 {
+			fmt.Fprintf(e.stdout, "%s has no live sessions\n", u.UserName)
+			return nil
+		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tMETHOD\tCREATED\tLAST SEEN\tEXPIRES\tIP\tUSER AGENT")
 		for _, s := range ss {

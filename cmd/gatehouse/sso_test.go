@@ -94,6 +94,9 @@ func ssoThroughServe(t *testing.T, stores []string) {
 	if got := who(); got != http.StatusUnauthorized {
 		t.Fatalf("/auth/session after an admin revoked the session = %d; want 401", got)
 	}
+	if list := mustCLI(t, getenv, "session", "list", "--tenant", "acme", "--user", "ada@acme.test"); !strings.Contains(list, "ada@acme.test has no live sessions") {
+		t.Fatalf("session list after the revocation:\n%s", list)
+	}
 }
 
 func between(s, start, end string) string {
