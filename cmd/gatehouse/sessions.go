@@ -15,8 +15,10 @@ import (
 )
 
 // cmdSession lists and revokes a user's sessions. Revocation deletes the rows and
-// purges the shared cache (Redis); with the embedded in-process cache a running server
-// notices the deletion at its next database check, within a minute.
+// buries the sessions in the shared cache (Redis). With the embedded in-process cache
+// the command cannot reach a running server's cache, so it waits (about 2 s) until the
+// server has read the ended sessions from the database: when it returns, they are
+// refused everywhere.
 func cmdSession(ctx context.Context, e env) error {
 	action, e, err := subcommand(e, "gatehouse session list | revoke --tenant SLUG --user USERNAME_OR_ID")
 	if err != nil {
@@ -82,9 +84,6 @@ func cmdSession(ctx context.Context, e env) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "revoked %d session(s) of %s\n", n, u.UserName)
-		if c.Kind() == "memory" && n > 0 {
-			fmt.Fprintln(e.stdout, "note: with the embedded cache a running server refuses them within a second (it reads ended sessions from the database); with Redis at once")
-		}
 		return nil
 	}
 }
