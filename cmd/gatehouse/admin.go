@@ -63,97 +63,55 @@ func announceChanges(ctx context.Context, cfg config.Config, ten *tenancy.Servic
 	return func() { cancel(); c.Close() }
 }
 
-// optBool is a true/false flag that knows whether it was given, so an update changes
-// only what the operator asked for. "--jit" alone means true.
-type optBool struct {
-	set, v bool
+// optional is a flag that knows whether it was given, so an update changes only what
+// the operator asked for.
+type optional[T any] struct {
+	set    bool
+	v      T
+	parse  func(string) (T, error)
+	format func(T) string
+	usage  string // what a valid value looks like, for the error
+	isBool bool
 }
 
-func (b *optBool) String() string {
-	if b == nil || !b.set {
+func (o *optional[T]) String() string {
+	if o == nil || !o.set {
 		return ""
 	}
-	return strconv.FormatBool(b.v)
+	return o.format(o.v)
 }
 
-func (b *optBool) Set(s string) error {
-	v, err := strconv.ParseBool(s)
+func (o *optional[T]) Set(s string) error {
+	v, err := o.parse(s)
 	if err != nil {
-		return errors.New("must be true or false")
+		return errors.New(o.usage)
 	}
-	b.v, b.set = v, true
+	o.v, o.set = v, true
 	return nil
 }
 
-func (b *optBool) IsBoolFlag() bool { return true }
+// IsBoolFlag lets "--jit" alone mean true.
+func (o *optional[T]) IsBoolFlag() bool { return o.isBool }
 
 // value returns nil when the flag was not given.
-func (b *optBool) value() *bool {
-	if !b.set {
+func (o *optional[T]) value() *T {
+	if !o.set {
 		return nil
 	}
-	v := b.v
+	v := o.v
 	return &v
 }
 
-// optDuration is a duration flag that knows whether it was given.
-type optDuration struct {
-	set bool
-	v   time.Duration
+func optBool() *optional[bool] {
+	return &optional[bool]{parse: strconv.ParseBool, format: strconv.FormatBool, usage: "must be true or false", isBool: true}
 }
 
-func (d *optDuration) String() string {
-	if d == nil || !d.set {
-		return ""
-	}
-	return d.v.String()
+func optDuration() *optional[time.Duration] {
+	return &optional[time.Duration]{parse: time.ParseDuration, format: time.Duration.String, usage: `must be a duration such as "30m", "8h" or "720h"`}
 }
 
-func (d *optDuration) Set(s string) error {
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return errors.New(`must be a duration such as "30m", "8h" or "720h"`)
-	}
-	d.v, d.set = v, true
-	return nil
-}
-
-func (d *optDuration) value() *time.Duration {
-	if !d.set {
-		return nil
-	}
-	v := d.v
-	return &v
-}
-
-// optInt is a whole-number flag that knows whether it was given.
-type optInt struct {
-	set bool
-	v   int
-}
-
-func (i *optInt) String() string {
-	if i == nil || !i.set {
-		return ""
-	}
-	return strconv.Itoa(i.v)
-}
-
-func (i *optInt) Set(s string) error {
-	v, err := strconv.Atoi(s)
-	if err != nil {
-		return errors.New("must be a whole number")
-	}
-	i.v, i.set = v, true
-	return nil
-}
-
-func (i *optInt) value() *int {
-	if !i.set {
-		return nil
-	}
-	v := i.v
-	return &v
+func optInt() *optional[int] {
+	return &optional[int]{parse: strconv.Atoi, format: strconv.Itoa, usage: "must be a whole number"}
 }
 
 // retention prints a tenant's audit retention.
@@ -257,9 +215,9 @@ func cmdTenant(ctx context.Context, e env) error {
 	}
 	fs := flag.NewFlagSet("tenant "+action, flag.ContinueOnError)
 	var slug, name, mode, features *string
-	var jit, idpInitiated optBool
-	var idle, lifetime optDuration
-	var auditDays, scimRate optInt
+	jit, idpInitiated := optBool(), optBool()
+	idle, lifetime := optDuration(), optDuration()
+	auditDays, scimRate := optInt(), optInt()
 	switch action {
 	case "create", "update":
 		slug = fs.String("slug", "", "tenant slug: lower-case letters, digits, hyphens (e.g. acme)")
@@ -268,12 +226,12 @@ func cmdTenant(ctx context.Context, e env) error {
 		features = fs.String("features", "", "comma-separated plan features, e.g. user_groups ('none' to clear, on update)")
 		if action == "update" {
 			fs.StringVar(slug, "tenant", "", "tenant slug (same as --slug)")
-			fs.Var(&jit, "jit", "true: create unknown users at SAML sign-in when their email domain is verified for the tenant")
-			fs.Var(&idpInitiated, "idp-initiated-sso", "true: accept sign-ins started at the IdP (unsolicited SAML responses)")
-			fs.Var(&idle, "session-idle", "end sessions unused for this long, 5m to 720h (default 8h)")
-			fs.Var(&lifetime, "session-max", "end sessions this long after sign-in, 5m to 2160h (default 24h)")
-			fs.Var(&auditDays, "audit-retention-days", "delete audit events older than this many days, 7 to 3650; 0 keeps them forever (the default)")
-			fs.Var(&scimRate, "scim-rate-limit", "SCIM requests per second for this tenant (bursts of twice it), 1 to 10000; 0 takes GATEHOUSE_SCIM_RATE_LIMIT")
+			fs.Var(jit, "jit", "true: create unknown users at SAML sign-in when their email domain is verified for the tenant")
+			fs.Var(idpInitiated, "idp-initiated-sso", "true: accept sign-ins started at the IdP (unsolicited SAML responses)")
+			fs.Var(idle, "session-idle", "end sessions unused for this long, 5m to 720h (default 8h)")
+			fs.Var(lifetime, "session-max", "end sessions this long after sign-in, 5m to 2160h (default 24h)")
+			fs.Var(auditDays, "audit-retention-days", "delete audit events older than this many days, 7 to 3650; 0 keeps them forever (the default)")
+			fs.Var(scimRate, "scim-rate-limit", "SCIM requests per second for this tenant (bursts of twice it), 1 to 10000; 0 takes GATEHOUSE_SCIM_RATE_LIMIT")
 		}
 	case "show":
 		slug = fs.String("slug", "", "tenant slug")

@@ -23,7 +23,7 @@ func cmdSAML(ctx context.Context, e env) error {
 	fs := flag.NewFlagSet("saml "+action, flag.ContinueOnError)
 	slug := tenantFlag(fs)
 	var file, mdURL string
-	var sign optBool
+	sign := optBool()
 	attrFlags := map[string]*string{}
 	switch action {
 	case "configure":
@@ -37,7 +37,7 @@ func cmdSAML(ctx context.Context, e env) error {
 		} {
 			attrFlags[a.flag] = fs.String(a.flag, "", a.help+`; "" = the defaults`)
 		}
-		fs.Var(&sign, "sign-requests", "true: sign AuthnRequests (forced on when the IdP's metadata asks for it)")
+		fs.Var(sign, "sign-requests", "true: sign AuthnRequests (forced on when the IdP's metadata asks for it)")
 	case "show":
 	default:
 		return fmt.Errorf("unknown saml action %q: use configure or show", action)
