@@ -47,25 +47,23 @@ type Status struct {
 
 // Up applies every pending migration and returns their names.
 func Up(ctx context.Context, bdb *bun.DB) ([]string, error) {
-	var names []string
-	err := withLock(ctx, bdb, func(m *migrate.Migrator) error {
-		g, err := m.Migrate(ctx)
-		if err != nil {
-			return err
-		}
-		for _, mg := range g.Migrations {
-			names = append(names, mg.String())
-		}
-		return nil
+	return run(ctx, bdb, func(m *migrate.Migrator) (*migrate.MigrationGroup, error) {
+		return m.Migrate(ctx)
 	})
-	return names, err
 }
 
 // Down rolls back the last applied group of migrations and returns their names.
 func Down(ctx context.Context, bdb *bun.DB) ([]string, error) {
+	return run(ctx, bdb, func(m *migrate.Migrator) (*migrate.MigrationGroup, error) {
+		return m.Rollback(ctx)
+	})
+}
+
+// run does step under the migration lock and returns the names of the group it moved.
+func run(ctx context.Context, bdb *bun.DB, step func(*migrate.Migrator) (*migrate.MigrationGroup, error)) ([]string, error) {
 	var names []string
 	err := withLock(ctx, bdb, func(m *migrate.Migrator) error {
-		g, err := m.Rollback(ctx)
+		g, err := step(m)
 		if err != nil {
 			return err
 		}
