@@ -329,15 +329,11 @@ func cmdDomain(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	bdb, svc, err := openStore(ctx, cfg)
+	bdb, svc, t, err := openTenant(ctx, cfg, *slug)
 	if err != nil {
 		return err
 	}
 	defer bdb.Close()
-	t, err := requireTenant(ctx, svc, *slug)
-	if err != nil {
-		return err
-	}
 	needDomain := func() (string, error) {
 		if len(args) != 1 {
 			return "", fmt.Errorf("usage: gatehouse domain %s --tenant %s DOMAIN", action, t.Slug)
@@ -409,15 +405,11 @@ func cmdSCIMToken(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	bdb, svc, err := openStore(ctx, cfg)
+	bdb, svc, t, err := openTenant(ctx, cfg, *slug)
 	if err != nil {
 		return err
 	}
 	defer bdb.Close()
-	t, err := requireTenant(ctx, svc, *slug)
-	if err != nil {
-		return err
-	}
 	switch action {
 	case "issue":
 		it, err := svc.IssueSCIMToken(ctx, t.ID, *name, *expiresIn)
