@@ -235,6 +235,9 @@ func finishLogoutRequest(req *saml2.LogoutRequest, doc []byte, relayState string
 	if req.NameID == nil || strings.TrimSpace(req.NameID.Value) == "" {
 		return logoutRequest{}, refusal("the logout request has no NameID")
 	}
+	// The ACS trims the NameID before it looks the person up; so must logout, or an
+	// IdP that pretty-prints its XML would be told "Success" while the session lives.
+	req.NameID.Value = strings.TrimSpace(req.NameID.Value)
 	var extra struct {
 		NotOnOrAfter time.Time `xml:"NotOnOrAfter,attr"`
 	}

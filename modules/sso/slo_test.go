@@ -18,6 +18,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/internal/samltest"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/keys"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 )
@@ -286,5 +287,38 @@ func TestSingleLogoutPOST(t *testing.T) {
 				t.Fatal("a replayed LogoutRequest ended a later session")
 			}
 		})
+	})
+}
+
+// signInWithIndex signs nameID in through a crafted SP-initiated login whose
+// AuthnStatement carries sessionIndex, and returns the browser holding the session.
+func (s *sloEnv) signInWithIndex(nameID, sessionIndex string) *http.Client {
+	s.t.Helper()
+	b := browser(s.t)
+	o := s.opts(s.startLogin(b, "/"))
+	o.NameID, o.SessionIndex = nameID, sessionIndex
+	if resp, body := s.env.post(b, s.idp.Response(s.t, o), ""); resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("sign-in of %s: %s %.300s", nameID, resp.Status, body)
+	}
+	return b
+}
+
+// An IdP that writes the NameID with surrounding whitespace (pretty-printed XML) is
+// signed in as the trimmed name at the ACS; its LogoutRequest must find the same
+// person, not answer "Success" while the session lives on.
+func TestSingleLogoutNameIDWhitespace(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		s := newSLOEnv(t, bdb, memoryCache(t))
+		b := s.signInWithIndex("\n    ada@acme.test\n  ", "_idx-ws")
+		if s.whoami(b) != http.StatusOK {
+			t.Fatal("not signed in")
+		}
+		resp, body := s.get(s.idp.LogoutRequestRedirect(t, s.slo, "", samltest.LogoutOptions{Destination: s.slo, NameID: "\n    ada@acme.test\n  "}))
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("%s: %.600s", resp.Status, body)
+		}
+		if s.whoami(b) != http.StatusUnauthorized {
+			t.Fatal("the IdP was told the person is signed out, but the session survived")
+		}
 	})
 }
