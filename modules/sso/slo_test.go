@@ -303,6 +303,55 @@ func (s *sloEnv) signInWithIndex(nameID, sessionIndex string) *http.Client {
 	return b
 }
 
+// A LogoutRequest ends the sessions its SessionIndex elements name (SAML core
+// §3.7.3.2) and leaves the person's other sessions alone; without a SessionIndex it
+// ends all of that person's SAML sessions. Both bindings.
+func TestSingleLogoutSessionIndex(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		for _, binding := range []string{samltest.BindingHTTPRedirect, samltest.BindingHTTPPost} {
+			t.Run(binding[strings.LastIndex(binding, ":")+1:], func(t *testing.T) {
+				s := newSLOEnv(t, bdb, memoryCache(t), binding)
+				send := func(o samltest.LogoutOptions) {
+					t.Helper()
+					o.Destination, o.NameID = s.slo, "ada@acme.test"
+					var resp *http.Response
+					var body string
+					if binding == samltest.BindingHTTPPost {
+						resp, body = s.post(s.idp.LogoutRequest(t, o), "")
+					} else {
+						resp, body = s.get(s.idp.LogoutRequestRedirect(t, s.slo, "", o))
+					}
+					if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusFound {
+						t.Fatalf("LogoutRequest refused: %s %.600s", resp.Status, body)
+					}
+				}
+				laptop, phone, tablet := s.signInWithIndex("ada@acme.test", "_idx-laptop"),
+					s.signInWithIndex("ada@acme.test", "_idx-phone"), s.signInWithIndex("ada@acme.test", "_idx-tablet")
+				send(samltest.LogoutOptions{SessionIndex: "_idx-laptop"})
+				if s.whoami(laptop) != http.StatusUnauthorized {
+					t.Fatal("the session the SessionIndex names survived")
+				}
+				if s.whoami(phone) != http.StatusOK || s.whoami(tablet) != http.StatusOK {
+					t.Fatal("a LogoutRequest for one SessionIndex ended the person's other sessions")
+				}
+				send(samltest.LogoutOptions{})
+				if s.whoami(phone) != http.StatusUnauthorized || s.whoami(tablet) != http.StatusUnauthorized {
+					t.Fatal("a LogoutRequest without SessionIndex left a session of the person alive")
+				}
+				// A SessionIndex longer than a session keeps (256 bytes) cannot be
+				// matched exactly, so it ends all of the person's SAML sessions rather
+				// than none.
+				long := "_idx-" + strings.Repeat("x", 300)
+				desk := s.signInWithIndex("ada@acme.test", long)
+				send(samltest.LogoutOptions{SessionIndex: long})
+				if s.whoami(desk) != http.StatusUnauthorized {
+					t.Fatal("the session a long SessionIndex names survived")
+				}
+			})
+		}
+	})
+}
+
 // An IdP that writes the NameID with surrounding whitespace (pretty-printed XML) is
 // signed in as the trimmed name at the ACS; its LogoutRequest must find the same
 // person, not answer "Success" while the session lives on.
