@@ -297,6 +297,9 @@ func (s *Store) keys(ctx context.Context, p Purpose, force bool) ([]Key, error) 
 	}
 	s.mu.Unlock()
 
+	if err := s.sealStored(ctx, p); err != nil {
+		return nil, err
+	}
 	var rows []row
 	if err := s.db.NewSelect().Model(&rows).Where("purpose = ? AND status <> ?", p, StatusRetired).
 		OrderExpr("id DESC").Scan(ctx); err != nil {
@@ -401,6 +404,36 @@ const (
 	sealedPrefix   = "sealed:v1:"
 	unsealedPrefix = "pkcs8:"
 )
+
+// sealStored seals the purpose's private keys that are stored unsealed (retired ones
+// too), when this store has a secret key: a deployment that started without
+// GATEHOUSE_SECRET_KEY and set it later must not keep its keys in the clear. The
+// update names the unsealed value, so replicas doing it at once do not clash.
+func (s *Store) sealStored(ctx context.Context, p Purpose) error {
+	if s.aead == nil {
+		return nil
+	}
+	var rows []row
+	if err := s.db.NewSelect().Model(&rows).Column("id", "private_key").
+		Where("purpose = ? AND private_key LIKE ?", p, unsealedPrefix+"%").Scan(ctx); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		der, err := s.unseal(r.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("key %s: %w", r.ID, err)
+		}
+		sealed, err := s.seal(der)
+		if err != nil {
+			return err
+		}
+		if _, err := s.db.NewUpdate().Model((*row)(nil)).Set("private_key = ?", sealed).
+			Where("id = ? AND private_key = ?", r.ID, r.PrivateKey).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (s *Store) seal(der []byte) (string, error) {
 	if s.aead == nil {

@@ -161,3 +161,66 @@ func idsOf(ks []keys.Key) []string {
 	}
 	return out
 }
+
+// A deployment that started without GATEHOUSE_SECRET_KEY stored its first keys
+// unsealed. Once the secret key is set, no private key may stay in the clear: the
+// store seals every key it finds unsealed (active, next, previous and retired), and
+// they keep working.
+func TestSecretKeySetLaterSealsStoredKeys(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		ctx := context.Background()
+		plain := newStore(t, bdb, nil)
+		old, err := plain.Active(ctx, keys.PurposeSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := plain.Add(ctx, keys.PurposeSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := plain.Activate(ctx, next.ID); err != nil {
+			t.Fatal(err)
+		}
+		spare, err := plain.Add(ctx, keys.PurposeSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := plain.Retire(ctx, spare.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := plain.Active(ctx, keys.PurposeSAML); err != nil {
+			t.Fatal(err)
+		}
+
+		sk := secret(t)
+		sealed := newStore(t, bdb, sk)
+		for _, p := range keys.Purposes {
+			if _, err := sealed.Published(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var stored []struct {
+			ID         string `bun:"id"`
+			PrivateKey string `bun:"private_key"`
+		}
+		if err := bdb.NewSelect().Table("signing_keys").Column("id", "private_key").Scan(ctx, &stored); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range stored {
+			if !strings.HasPrefix(r.PrivateKey, "sealed:v1:") {
+				t.Errorf("key %s is still stored as %.12q… with GATEHOUSE_SECRET_KEY set; want sealed", r.ID, r.PrivateKey)
+			}
+		}
+		// The keys are the same keys, and open with the secret key only.
+		act, err := newStore(t, bdb, sk).Active(ctx, keys.PurposeSession)
+		if err != nil || act.ID != next.ID || act.Signer == nil {
+			t.Fatalf("active key after sealing: %+v, %v", act, err)
+		}
+		if prev, err := newStore(t, bdb, sk).Verifier(ctx, keys.PurposeSession, old.ID); err != nil || prev.Status != keys.StatusPrevious {
+			t.Fatalf("previous key after sealing: %+v, %v", prev, err)
+		}
+		if _, err := newStore(t, bdb, nil).Active(ctx, keys.PurposeSession); err == nil {
+			t.Fatal("the sealed keys opened without the secret key")
+		}
+	})
+}

@@ -174,16 +174,24 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
-// browserBinding returns this browser's binding secret, setting the cookie if it has
-// none. The cookie must come back on the IdP's cross-site POST to the ACS, so it is
-// SameSite=None (which browsers accept only with Secure, i.e. over https).
+// browserBinding returns this browser's binding secret, making one if it has none,
+// and (re)sets the cookie: a value already there is kept, so requests started earlier
+// in this browser still match, but its lifetime starts again, so it lasts as long as
+// the request just started. The cookie must come back on the IdP's cross-site POST to
+// the ACS, so it is SameSite=None (which browsers accept only with Secure, i.e. over
+// https).
 func (h *Handler) browserBinding(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(bindingCookie); err == nil && len(c.Value) == 43 {
-		return c.Value
+	var v string
+	if c, err := r.Cookie(bindingCookie); err == nil {
+		if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil && len(b) == 32 {
+			v = c.Value
+		}
 	}
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	v := base64.RawURLEncoding.EncodeToString(b[:])
+	if v == "" {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		v = base64.RawURLEncoding.EncodeToString(b[:])
+	}
 	c := &http.Cookie{Name: bindingCookie, Value: v, Path: "/saml/", HttpOnly: true,
 		MaxAge: int(requestTTL / time.Second), Secure: h.secure()}
 	if h.secure() {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,15 +30,19 @@ import (
 type logoutRequest struct {
 	*saml2.LogoutRequest
 	NotOnOrAfter time.Time // zero when the request has none
-	RelayState   string
+	// SessionIndexes are the sessions at this SP the request ends (SAML core
+	// §3.7.3.2); none means every SAML session of the person.
+	SessionIndexes []string
+	RelayState     string
 }
 
 // slo honours an IdP's LogoutRequest, over the HTTP-Redirect binding (GET: the
 // signature is over the query string, as Entra ID sends it) or the HTTP-POST binding
 // (an enveloped XML signature), only when it is signed with one of the connection's
 // certificates, was issued within the clock skew and has not been seen before. It
-// ends the person's SAML sessions and, when the IdP has a logout URL, answers it with
-// a LogoutResponse signed by the SP key, over the binding of that URL.
+// ends the person's SAML sessions it names by SessionIndex (all of them when it names
+// none) and, when the IdP has a logout URL, answers it with a LogoutResponse signed by
+// the SP key, over the binding of that URL.
 func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t, conn, ok := h.tenantAndConnection(w, r)
@@ -84,9 +89,17 @@ func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 
 	u, err := h.identity.FindForSignIn(ctx, t.ID, req.NameID.Value, "")
 	if err == nil {
-		if _, err := h.sessions.EndSAMLSessions(ctx, t.ID, u.ID, ""); err != nil {
-			h.internalError(w, r, err)
-			return
+		indexes := req.SessionIndexes
+		if len(indexes) == 0 || slices.ContainsFunc(indexes, func(i string) bool { return len(i) > maxSessionIndexLen }) {
+			// No SessionIndex, or one longer than a session keeps (which could never
+			// match): all of the person's SAML sessions, never none.
+			indexes = []string{""}
+		}
+		for _, idx := range indexes {
+			if _, err := h.sessions.EndSAMLSessions(ctx, t.ID, u.ID, idx); err != nil {
+				h.internalError(w, r, err)
+				return
+			}
 		}
 	} else if !apperr.Is(err, apperr.KindNotFound) && !apperr.Is(err, apperr.KindConflict) {
 		h.internalError(w, r, err)
@@ -98,6 +111,10 @@ func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 	}
 	h.answerLogout(w, r, t, conn, req)
 }
+
+// maxSessionIndexLen is how much of a sign-in's SessionIndex a session keeps
+// (identity.Sessions.Start cuts it at 256 bytes).
+const maxSessionIndexLen = 256
 
 // malformed is a logout request that is not a SAML message at all (400, not 403).
 type malformed struct{ refusal }
@@ -226,8 +243,8 @@ func noDoctype(doc []byte) error {
 	return nil
 }
 
-// finishLogoutRequest adds what gosaml2 does not read (NotOnOrAfter) and requires the
-// parts the checks rely on.
+// finishLogoutRequest adds what gosaml2 does not read (NotOnOrAfter, SessionIndex)
+// and requires the parts the checks rely on.
 func finishLogoutRequest(req *saml2.LogoutRequest, doc []byte, relayState string) (logoutRequest, error) {
 	if req.ID == "" || req.IssueInstant.IsZero() {
 		return logoutRequest{}, refusal("the logout request needs an ID and an IssueInstant")
@@ -235,13 +252,23 @@ func finishLogoutRequest(req *saml2.LogoutRequest, doc []byte, relayState string
 	if req.NameID == nil || strings.TrimSpace(req.NameID.Value) == "" {
 		return logoutRequest{}, refusal("the logout request has no NameID")
 	}
+	// The ACS trims the NameID before it looks the person up; so must logout, or an
+	// IdP that pretty-prints its XML would be told "Success" while the session lives.
+	req.NameID.Value = strings.TrimSpace(req.NameID.Value)
 	var extra struct {
-		NotOnOrAfter time.Time `xml:"NotOnOrAfter,attr"`
+		NotOnOrAfter   time.Time `xml:"NotOnOrAfter,attr"`
+		SessionIndexes []string  `xml:"urn:oasis:names:tc:SAML:2.0:protocol SessionIndex"`
 	}
 	if err := xml.Unmarshal(doc, &extra); err != nil {
 		return logoutRequest{}, refusal("the logout request's NotOnOrAfter is not a time")
 	}
-	return logoutRequest{LogoutRequest: req, NotOnOrAfter: extra.NotOnOrAfter, RelayState: relayState}, nil
+	var indexes []string
+	for _, idx := range extra.SessionIndexes {
+		if idx = strings.TrimSpace(idx); idx != "" && !slices.Contains(indexes, idx) {
+			indexes = append(indexes, idx)
+		}
+	}
+	return logoutRequest{LogoutRequest: req, NotOnOrAfter: extra.NotOnOrAfter, SessionIndexes: indexes, RelayState: relayState}, nil
 }
 
 // checkLogoutFresh refuses a logout request issued outside the clock skew or past its

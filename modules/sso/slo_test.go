@@ -18,6 +18,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/internal/samltest"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/keys"
 	"github.com/gatehouse-dev/gatehouse/modules/platform/cache"
 )
@@ -286,5 +287,87 @@ func TestSingleLogoutPOST(t *testing.T) {
 				t.Fatal("a replayed LogoutRequest ended a later session")
 			}
 		})
+	})
+}
+
+// signInWithIndex signs nameID in through a crafted SP-initiated login whose
+// AuthnStatement carries sessionIndex, and returns the browser holding the session.
+func (s *sloEnv) signInWithIndex(nameID, sessionIndex string) *http.Client {
+	s.t.Helper()
+	b := browser(s.t)
+	o := s.opts(s.startLogin(b, "/"))
+	o.NameID, o.SessionIndex = nameID, sessionIndex
+	if resp, body := s.env.post(b, s.idp.Response(s.t, o), ""); resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("sign-in of %s: %s %.300s", nameID, resp.Status, body)
+	}
+	return b
+}
+
+// A LogoutRequest ends the sessions its SessionIndex elements name (SAML core
+// §3.7.3.2) and leaves the person's other sessions alone; without a SessionIndex it
+// ends all of that person's SAML sessions. Both bindings.
+func TestSingleLogoutSessionIndex(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		for _, binding := range []string{samltest.BindingHTTPRedirect, samltest.BindingHTTPPost} {
+			t.Run(binding[strings.LastIndex(binding, ":")+1:], func(t *testing.T) {
+				s := newSLOEnv(t, bdb, memoryCache(t), binding)
+				send := func(o samltest.LogoutOptions) {
+					t.Helper()
+					o.Destination, o.NameID = s.slo, "ada@acme.test"
+					var resp *http.Response
+					var body string
+					if binding == samltest.BindingHTTPPost {
+						resp, body = s.post(s.idp.LogoutRequest(t, o), "")
+					} else {
+						resp, body = s.get(s.idp.LogoutRequestRedirect(t, s.slo, "", o))
+					}
+					if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusFound {
+						t.Fatalf("LogoutRequest refused: %s %.600s", resp.Status, body)
+					}
+				}
+				laptop, phone, tablet := s.signInWithIndex("ada@acme.test", "_idx-laptop"),
+					s.signInWithIndex("ada@acme.test", "_idx-phone"), s.signInWithIndex("ada@acme.test", "_idx-tablet")
+				send(samltest.LogoutOptions{SessionIndex: "_idx-laptop"})
+				if s.whoami(laptop) != http.StatusUnauthorized {
+					t.Fatal("the session the SessionIndex names survived")
+				}
+				if s.whoami(phone) != http.StatusOK || s.whoami(tablet) != http.StatusOK {
+					t.Fatal("a LogoutRequest for one SessionIndex ended the person's other sessions")
+				}
+				send(samltest.LogoutOptions{})
+				if s.whoami(phone) != http.StatusUnauthorized || s.whoami(tablet) != http.StatusUnauthorized {
+					t.Fatal("a LogoutRequest without SessionIndex left a session of the person alive")
+				}
+				// A SessionIndex longer than a session keeps (256 bytes) cannot be
+				// matched exactly, so it ends all of the person's SAML sessions rather
+				// than none.
+				long := "_idx-" + strings.Repeat("x", 300)
+				desk := s.signInWithIndex("ada@acme.test", long)
+				send(samltest.LogoutOptions{SessionIndex: long})
+				if s.whoami(desk) != http.StatusUnauthorized {
+					t.Fatal("the session a long SessionIndex names survived")
+				}
+			})
+		}
+	})
+}
+
+// An IdP that writes the NameID with surrounding whitespace (pretty-printed XML) is
+// signed in as the trimmed name at the ACS; its LogoutRequest must find the same
+// person, not answer "Success" while the session lives on.
+func TestSingleLogoutNameIDWhitespace(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		s := newSLOEnv(t, bdb, memoryCache(t))
+		b := s.signInWithIndex("\n    ada@acme.test\n  ", "_idx-ws")
+		if s.whoami(b) != http.StatusOK {
+			t.Fatal("not signed in")
+		}
+		resp, body := s.get(s.idp.LogoutRequestRedirect(t, s.slo, "", samltest.LogoutOptions{Destination: s.slo, NameID: "\n    ada@acme.test\n  "}))
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("%s: %.600s", resp.Status, body)
+		}
+		if s.whoami(b) != http.StatusUnauthorized {
+			t.Fatal("the IdP was told the person is signed out, but the session survived")
+		}
 	})
 }

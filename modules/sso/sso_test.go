@@ -436,3 +436,38 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	})
 }
+
+// Every login renews the binding cookie's lifetime (keeping its value, so requests
+// already started in the browser still match): a login started near the end of an
+// earlier one's cookie must not lose its cookie while the person is at the IdP.
+func TestBindingCookieRenewedByEachLogin(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e, _ := crafted(t, bdb)
+		c := browser(t)
+		login := func(cookie string) *http.Cookie {
+			req, _ := http.NewRequest(http.MethodGet, e.loginURL(), nil)
+			if cookie != "" {
+				req.AddCookie(&http.Cookie{Name: "gatehouse_sso_binding", Value: cookie})
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			for _, ck := range resp.Cookies() {
+				if ck.Name == "gatehouse_sso_binding" {
+					return ck
+				}
+			}
+			return nil
+		}
+		first := login("")
+		if first == nil || first.MaxAge != 600 || len(first.Value) != 43 {
+			t.Fatalf("first login's binding cookie: %+v", first)
+		}
+		again := login(first.Value)
+		if again == nil || again.Value != first.Value || again.MaxAge != 600 || again.Path != "/saml/" || !again.HttpOnly {
+			t.Fatalf("a second login in the same browser set %+v; want the same value with a fresh Max-Age=600", again)
+		}
+	})
+}
