@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -35,6 +36,7 @@ type Session struct {
 	IP               string    `bun:"ip"`
 	UserAgent        string    `bun:"user_agent"`
 	Method           string    `bun:"method"`
+	SAMLNameID       string    `bun:"saml_name_id"`
 	SAMLSessionIndex string    `bun:"saml_session_index"`
 }
 
@@ -118,6 +120,10 @@ const (
 	cacheFor = 5 * time.Minute
 	// leeway absorbs clock differences between replicas when checking exp.
 	leeway = 5 * time.Second
+	// maxNameIDLen and maxSessionIndexLen are how much of a SAML sign-in's NameID and
+	// SessionIndex a session keeps.
+	maxNameIDLen       = 512
+	maxSessionIndexLen = 256
 )
 
 // NewSession is what starting a session needs.
@@ -126,7 +132,8 @@ type NewSession struct {
 	IdleTimeout, MaxLife time.Duration
 	IP, UserAgent        string
 	Method               string
-	SAMLSessionIndex     string
+	// SAMLNameID and SAMLSessionIndex are the assertion's, for Single Logout.
+	SAMLNameID, SAMLSessionIndex string
 	// Audit, when set, is the sign-in's audit event (e.g. sso.login_succeeded). It is
 	// recorded in the session's own transaction, with the new session's id added to its
 	// changes as "session", so a session never exists without its record.
@@ -138,7 +145,8 @@ func (s *Sessions) Start(ctx context.Context, in NewSession) (Session, string, e
 	now := s.clock.Now()
 	sess := Session{ID: ids.NewAt(now), TenantID: in.TenantID, UserID: in.UserID, CreatedAt: now,
 		ExpiresAt: now.Add(in.MaxLife), LastSeenAt: now, IdleSeconds: int64(in.IdleTimeout / time.Second),
-		IP: in.IP, UserAgent: truncate(in.UserAgent, 512), Method: in.Method, SAMLSessionIndex: truncate(in.SAMLSessionIndex, 256)}
+		IP: in.IP, UserAgent: truncate(in.UserAgent, 512), Method: in.Method,
+		SAMLNameID: truncate(in.SAMLNameID, maxNameIDLen), SAMLSessionIndex: truncate(in.SAMLSessionIndex, maxSessionIndexLen)}
 	err := db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		if err := lockActiveUser(ctx, tx, in.TenantID, in.UserID); err != nil {
 			return err
@@ -383,13 +391,17 @@ func (s *Sessions) RevokeUser(ctx context.Context, tenantID, userID string) (int
 	return s.endWhere(ctx, tenantID, "revoked", "s.tenant_id = ? AND s.user_id = ?", tenantID, userID)
 }
 
-// EndSAMLSessions ends a user's sessions started by the SAML session index (Single
-// Logout); an empty index ends all of the user's SAML sessions.
-func (s *Sessions) EndSAMLSessions(ctx context.Context, tenantID, userID, sessionIndex string) (int, error) {
-	if sessionIndex == "" {
-		return s.endWhere(ctx, tenantID, "saml_logout", "s.tenant_id = ? AND s.user_id = ? AND s.method = 'saml'", tenantID, userID)
+// EndSAMLSessions ends the SAML sessions signed in with nameID that sessionIndexes
+// name (Single Logout, SAML core §3.7.3.2). No index ends all of them, and so does an
+// index longer than a session keeps, which could never match: a logout the IdP asked
+// for never ends none of them. The NameID, not a user, identifies them: people found by
+// their email attribute sign in with an opaque NameID that matches no user field.
+func (s *Sessions) EndSAMLSessions(ctx context.Context, tenantID, nameID string, sessionIndexes []string) (int, error) {
+	where, args := "s.tenant_id = ? AND s.method = 'saml' AND s.saml_name_id = ?", []any{tenantID, truncate(nameID, maxNameIDLen)}
+	if len(sessionIndexes) > 0 && !slices.ContainsFunc(sessionIndexes, func(i string) bool { return len(i) > maxSessionIndexLen }) {
+		where, args = where+" AND s.saml_session_index IN (?)", append(args, bun.In(sessionIndexes))
 	}
-	return s.endWhere(ctx, tenantID, "saml_logout", "s.tenant_id = ? AND s.user_id = ? AND s.saml_session_index = ?", tenantID, userID, sessionIndex)
+	return s.endWhere(ctx, tenantID, "saml_logout", where, args...)
 }
 
 // endWhere ends the matching sessions: rows, tombstones and one session.revoked audit

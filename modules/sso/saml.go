@@ -272,7 +272,7 @@ func (h *Handler) acs(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, t, http.StatusForbidden, reason)
 		return
 	}
-	h.startSession(w, r, t, u, a.SessionIndex, returnTo)
+	h.startSession(w, r, t, u, a, returnTo)
 }
 
 // takePendingRequest consumes the AuthnRequest the response answers and checks it was
@@ -341,12 +341,12 @@ func (h *Handler) signInUser(r *http.Request, t tenancy.Tenant, a assertion) (id
 	return created, "", nil
 }
 
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, t tenancy.Tenant, u identity.User, sessionIndex, returnTo string) {
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, t tenancy.Tenant, u identity.User, a assertion, returnTo string) {
 	ctx := audit.WithActor(r.Context(), audit.Actor{Type: audit.ActorUser, ID: u.ID, Name: u.UserName})
 	// The session and its sso.login_succeeded event commit together.
 	sess, token, err := h.sessions.Start(ctx, identity.NewSession{TenantID: t.ID, UserID: u.ID,
 		IdleTimeout: t.SessionIdleTimeout, MaxLife: t.SessionMaxLifetime,
-		IP: clientIP(r), UserAgent: r.UserAgent(), Method: "saml", SAMLSessionIndex: sessionIndex,
+		IP: clientIP(r), UserAgent: r.UserAgent(), Method: "saml", SAMLNameID: a.NameID, SAMLSessionIndex: a.SessionIndex,
 		Audit: &audit.Event{TenantID: t.ID, Action: "sso.login_succeeded",
 			Target:  audit.Target{Type: "user", ID: u.ID, Display: u.UserName},
 			Changes: map[string]audit.Change{"method": {After: "saml"}}}})

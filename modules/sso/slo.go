@@ -87,21 +87,7 @@ func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	u, err := h.identity.FindForSignIn(ctx, t.ID, req.NameID.Value, "")
-	if err == nil {
-		indexes := req.SessionIndexes
-		if len(indexes) == 0 || slices.ContainsFunc(indexes, func(i string) bool { return len(i) > maxSessionIndexLen }) {
-			// No SessionIndex, or one longer than a session keeps (which could never
-			// match): all of the person's SAML sessions, never none.
-			indexes = []string{""}
-		}
-		for _, idx := range indexes {
-			if _, err := h.sessions.EndSAMLSessions(ctx, t.ID, u.ID, idx); err != nil {
-				h.internalError(w, r, err)
-				return
-			}
-		}
-	} else if !apperr.Is(err, apperr.KindNotFound) && !apperr.Is(err, apperr.KindConflict) {
+	if _, err := h.sessions.EndSAMLSessions(ctx, t.ID, req.NameID.Value, req.SessionIndexes); err != nil {
 		h.internalError(w, r, err)
 		return
 	}
@@ -111,10 +97,6 @@ func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
 	}
 	h.answerLogout(w, r, t, conn, req)
 }
-
-// maxSessionIndexLen is how much of a sign-in's SessionIndex a session keeps
-// (identity.Sessions.Start cuts it at 256 bytes).
-const maxSessionIndexLen = 256
 
 // malformed is a logout request that is not a SAML message at all (400, not 403).
 type malformed struct{ refusal }

@@ -371,3 +371,29 @@ func TestSingleLogoutNameIDWhitespace(t *testing.T) {
 		}
 	})
 }
+
+// Okta's and Entra's persistent NameIDs are opaque ids; such a person is found at sign-in
+// by the email attribute. Their LogoutRequest names them only by that NameID, and must
+// end their sessions, not answer "Success" while the sessions live on.
+func TestSingleLogoutOpaqueNameID(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		s := newSLOEnv(t, bdb, memoryCache(t))
+		b := browser(t)
+		o := s.opts(s.startLogin(b, "/"))
+		o.NameID, o.NameIDFormat, o.Attributes = "00u8f3k2pQ7Zr9", samltest.NameIDFormatPersistent, map[string][]string{"email": {"ada@acme.test"}}
+		if resp, body := s.env.post(b, s.idp.Response(t, o), ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in by the email attribute: %s %.300s", resp.Status, body)
+		}
+		other := s.signInWithIndex("ada@acme.test", "_idx-other") // the same person, another NameID
+		resp, body := s.get(s.idp.LogoutRequestRedirect(t, s.slo, "", samltest.LogoutOptions{Destination: s.slo, NameID: "00u8f3k2pQ7Zr9"}))
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("%s: %.600s", resp.Status, body)
+		}
+		if s.whoami(b) != http.StatusUnauthorized {
+			t.Fatal("the IdP was told the person is signed out, but the session signed in with its NameID survived")
+		}
+		if s.whoami(other) != http.StatusOK {
+			t.Fatal("a LogoutRequest ended a session signed in with another NameID")
+		}
+	})
+}
