@@ -33,7 +33,7 @@ func invalid(path, format string, args ...any) error {
 // Coerce converts v, a value decoded by encoding/json with UseNumber, to the
 // canonical Go representation of attribute a:
 //
-//	string, reference  string
+//	string, reference  string, without NUL characters (U+0000), which no database stores
 //	binary             string, validated as base64 (standard or URL alphabet, padded or not)
 //	dateTime           string, validated as RFC 3339 (xsd:dateTime with a time zone, RFC 7643 §2.3.5)
 //	boolean            bool; the strings "true" and "false" are accepted in any case
@@ -139,6 +139,10 @@ func coerceSingle(path string, a *Attribute, v any) (any, error) {
 		return coerceBinary(path, v)
 	case TypeString, TypeReference:
 		if s, ok := v.(string); ok {
+			// JSON can carry U+0000 ("\u0000"); no database text column can.
+			if strings.IndexByte(s, 0) >= 0 {
+				return nil, invalid(path, "must not contain the NUL character (U+0000)")
+			}
 			return s, nil
 		}
 		return nil, invalid(path, "must be %s, got %s", expected(a), describe(v))
