@@ -1,6 +1,9 @@
 package scim_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"maps"
 	"net/url"
 	"testing"
 
@@ -40,6 +43,61 @@ func TestNULCharactersAreRefused(t *testing.T) {
 		}
 		if l := e.do("GET", "/Users?filter="+url.QueryEscape(`userName sw "nul"`), nil).must(t, 200); l.num("totalResults") != 0 {
 			t.Fatalf("user created: %s", l.Raw)
+		}
+	})
+}
+
+// TestNULCharactersInLookups: a filter literal, a resource id in the URL or a Bulk
+// path, a member filter or a cursor holding U+0000 cannot name anything stored; each is
+// answered as the client's mistake or as "not found", never as a 500.
+func TestNULCharactersInLookups(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		id := e.do("POST", "/Users", user("ada@acme.com", "title", "Engineer")).must(t, 201).str("id")
+		e.do("POST", "/Users", user("bob@acme.com", "title", "Engineer")).must(t, 201)
+		grp := e.do("POST", "/Groups", group("Eng", id)).must(t, 201)
+		gid := grp.str("id")
+
+		e.do("GET", "/Users?filter="+url.QueryEscape(`userName eq "ada\u0000"`), nil).scimError(t, 400, "invalidFilter")
+		e.do("GET", "/Users?filter="+url.QueryEscape(`emails[value co "\u0000"]`), nil).scimError(t, 400, "invalidFilter")
+		e.do("GET", "/Groups?filter="+url.QueryEscape(`displayName sw "E\u0000"`), nil).scimError(t, 400, "invalidFilter")
+		e.do("GET", "/Groups?filter="+url.QueryEscape(`members.value eq "\u0000"`), nil).scimError(t, 400, "invalidFilter")
+
+		for _, m := range []string{"GET", "DELETE"} {
+			e.do(m, "/Users/a%00b", nil).scimError(t, 404, "")
+			e.do(m, "/Groups/a%00b", nil).scimError(t, 404, "")
+		}
+		e.do("PATCH", "/Users/a%00b", patchOp(op("replace", "title", "x"))).scimError(t, 404, "")
+		e.do("PUT", "/Groups/a%00b", group("Eng")).scimError(t, 404, "")
+		bulk := e.do("POST", "/Bulk", map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"},
+			"Operations": []any{map[string]any{"method": "DELETE", "path": "/Users/a\x00b"}},
+		}).must(t, 200)
+		if s := bulk.str("Operations.0.status"); s != "404" {
+			t.Fatalf("bulk: %s", bulk.Raw)
+		}
+
+		// Removing a member that cannot exist removes nobody.
+		e.do("PATCH", "/Groups/"+gid, patchOp(op("remove", `members[value eq "a\u0000"]`, nil))).must(t, 204)
+		if g := e.do("GET", "/Groups/"+gid, nil).must(t, 200); len(g.Body["members"].([]any)) != 1 {
+			t.Fatalf("members: %s", g.Raw)
+		}
+
+		// A cursor altered to carry U+0000 (its binding is not secret) is not ours.
+		page := e.do("GET", "/Users?cursor=&count=1&sortBy=title", nil).must(t, 200)
+		raw, err := base64.RawURLEncoding.DecodeString(page.str("nextCursor"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]any
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"v", "i"} {
+			forged := maps.Clone(c)
+			forged[k] = "x\x00"
+			b, _ := json.Marshal(forged)
+			e.do("GET", "/Users?count=1&sortBy=title&cursor="+base64.RawURLEncoding.EncodeToString(b), nil).scimError(t, 400, "invalidCursor")
 		}
 	})
 }

@@ -276,6 +276,10 @@ func (c *compiler) value(f Field, p filter.AttrPath, op filter.Op, v filter.Valu
 		if len(v.Str) > maxInValueBytes {
 			return nil, invalid("the value compared with %s is longer than %d bytes", p.String(), maxInValueBytes)
 		}
+		if strings.IndexByte(v.Str, 0) >= 0 {
+			// No stored text holds U+0000, and neither database takes it as an argument.
+			return nil, invalid("the value compared with %s contains the NUL character (U+0000)", p.String())
+		}
 		if f.CaseExact {
 			return v.Str, nil
 		}
