@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"maps"
@@ -98,6 +99,45 @@ func TestNULCharactersInLookups(t *testing.T) {
 			forged[k] = "x\x00"
 			b, _ := json.Marshal(forged)
 			e.do("GET", "/Users?count=1&sortBy=title&cursor="+base64.RawURLEncoding.EncodeToString(b), nil).scimError(t, 400, "invalidCursor")
+		}
+	})
+}
+
+// TestDateTimesOutsideTheCalendar: RFC 3339 lets a dateTime name year 0000, or a year
+// past 9999 through its offset ("9999-12-31T23:59:59-14:00" is 10000-01-01 UTC);
+// PostgreSQL has no year 0 and neither database reads a five-digit year back. Such a
+// value is 400 invalidValue (data) or invalidFilter (a filter), never a 500 or a value
+// that compares wrongly.
+func TestDateTimesOutsideTheCalendar(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		if _, err := e.identity.SetUserExtension(context.Background(), e.tenant.ID, []byte(acmeSchema)); err != nil {
+			t.Fatal(err)
+		}
+		id := e.do("POST", "/Users", user("ada@acme.com", acmeURN, map[string]any{"costCenterCode": 1, "hiredAt": "0001-01-01T00:00:00Z"})).must(t, 201).str("id")
+		bad := []string{"0000-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"}
+		for _, v := range bad {
+			e.do("POST", "/Users", user("bob@acme.com", acmeURN, map[string]any{"costCenterCode": 1, "hiredAt": v})).scimError(t, 400, "invalidValue")
+			e.do("PATCH", "/Users/"+id, patchOp(op("replace", acmeURN+":hiredAt", v))).scimError(t, 400, "invalidValue")
+			for _, f := range []string{`meta.created gt "` + v + `"`, `meta.lastModified lt "` + v + `"`, acmeURN + `:hiredAt ge "` + v + `"`} {
+				e.do("GET", "/Users?filter="+url.QueryEscape(f), nil).scimError(t, 400, "invalidFilter")
+			}
+		}
+		// Nor can a cursor altered to seek from such a time.
+		e.do("POST", "/Users", user("bob@acme.com")).must(t, 201)
+		page := e.do("GET", "/Users?cursor=&count=1&sortBy=meta.lastModified", nil).must(t, 200)
+		raw, _ := base64.RawURLEncoding.DecodeString(page.str("nextCursor"))
+		var c map[string]any
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatalf("cursor %q: %v", raw, err)
+		}
+		c["v"] = "0000-01-01T00:00:00Z"
+		b, _ := json.Marshal(c)
+		e.do("GET", "/Users?count=1&sortBy=meta.lastModified&cursor="+base64.RawURLEncoding.EncodeToString(b), nil).scimError(t, 400, "invalidCursor")
+
+		e.do("PATCH", "/Users/"+id, patchOp(op("replace", acmeURN+":hiredAt", "9999-12-31T23:59:59Z"))).must(t, 200)
+		if l := e.do("GET", "/Users?filter="+url.QueryEscape(acmeURN+`:hiredAt gt "0001-01-01T00:00:00Z"`), nil).must(t, 200); l.num("totalResults") != 1 {
+			t.Fatalf("filter: %s", l.Raw)
 		}
 	})
 }

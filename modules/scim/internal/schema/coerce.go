@@ -35,7 +35,7 @@ func invalid(path, format string, args ...any) error {
 //
 //	string, reference  string, without NUL characters (U+0000), which no database stores
 //	binary             string, validated as base64 (standard or URL alphabet, padded or not)
-//	dateTime           string, validated as RFC 3339 (xsd:dateTime with a time zone, RFC 7643 §2.3.5)
+//	dateTime           string, validated as RFC 3339 (xsd:dateTime with a time zone, RFC 7643 §2.3.5), years 0001-9999 in UTC
 //	boolean            bool; the strings "true" and "false" are accepted in any case
 //	integer            json.Number without fraction or exponent, within int64
 //	decimal            json.Number
@@ -309,7 +309,12 @@ func coerceDateTime(path string, v any) (any, error) {
 	s, ok := v.(string)
 	if ok {
 		// time.RFC3339 also accepts fractional seconds when parsing.
-		if _, err := time.Parse(time.RFC3339, s); err == nil {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			// RFC 3339 reaches year 0000, and past 9999 through an offset; PostgreSQL
+			// has no year 0 and neither database reads a five-digit year back.
+			if y := t.UTC().Year(); y < 1 || y > 9999 {
+				return nil, invalid(path, "must be a dateTime between years 0001 and 9999 in UTC, got %s", describe(v))
+			}
 			return s, nil
 		}
 	}
