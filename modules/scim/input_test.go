@@ -141,3 +141,42 @@ func TestDateTimesOutsideTheCalendar(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchRequestTypes: a SearchRequest member of the wrong JSON type is refused
+// (invalidSyntax) rather than dropped; a dropped filter lists every resource, which an
+// IdP matching an account by userName would take as its match. null is unassigned.
+func TestSearchRequestTypes(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		e.do("POST", "/Users", user("ada@acme.com")).must(t, 201)
+		e.do("POST", "/Users", user("bob@acme.com")).must(t, 201)
+		search := func(kv ...any) map[string]any {
+			m := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i].(string)] = kv[i+1]
+			}
+			return m
+		}
+		for _, body := range []map[string]any{
+			search("filter", 5),
+			search("filter", []string{`userName eq "bob@acme.com"`}),
+			search("filter", map[string]any{"userName": "bob@acme.com"}),
+			search("sortBy", true),
+			search("sortOrder", 1),
+			search("attributes", 7),
+			search("excludedAttributes", map[string]any{}),
+			search("attributes", []any{"userName", 3}),
+			search("startIndex", true),
+			search("count", []any{1}),
+		} {
+			for _, rt := range []string{"/Users", "/Groups"} {
+				e.do("POST", rt+"/.search", body).scimError(t, 400, "invalidSyntax")
+			}
+		}
+		r := e.do("POST", "/Users/.search", search("filter", nil, "startIndex", nil, "count", nil, "sortBy", nil,
+			"sortOrder", nil, "attributes", nil, "excludedAttributes", nil)).must(t, 200)
+		if r.num("totalResults") != 2 || r.num("startIndex") != 1 || len(r.resources()) != 2 {
+			t.Fatalf("nulls: %s", r.Raw)
+		}
+	})
+}
