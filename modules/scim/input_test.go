@@ -180,3 +180,37 @@ func TestSearchRequestTypes(t *testing.T) {
 		}
 	})
 }
+
+// TestOnePrimaryValue: RFC 7643 §2.4, "the primary attribute value true MUST appear no
+// more than once". PATCH keeps to it (the value made primary last wins); POST and PUT
+// do the same with a body that marks several.
+func TestOnePrimaryValue(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		two := []any{
+			map[string]any{"value": "a@acme.com", "type": "work", "primary": true},
+			map[string]any{"value": "b@acme.com", "type": "home", "primary": "True"},
+			map[string]any{"value": "c@acme.com", "type": "other"},
+		}
+		phones := []any{map[string]any{"value": "+1", "primary": true}, map[string]any{"value": "+2", "primary": true}}
+		check := func(r resp) {
+			t.Helper()
+			for attr, want := range map[string]string{"emails": "b@acme.com", "phoneNumbers": "+2"} {
+				var primaries []string
+				for _, v := range r.Body[attr].([]any) {
+					if m := v.(map[string]any); m["primary"] == true {
+						primaries = append(primaries, m["value"].(string))
+					}
+				}
+				if len(primaries) != 1 || primaries[0] != want {
+					t.Fatalf("%s: primary values %v, want [%s]: %s", attr, primaries, want, r.Raw)
+				}
+			}
+		}
+		created := e.do("POST", "/Users", user("ada@acme.com", "emails", two, "phoneNumbers", phones)).must(t, 201)
+		check(created)
+		check(e.do("GET", "/Users/"+created.str("id"), nil).must(t, 200))
+		id := e.do("POST", "/Users", user("bob@acme.com")).must(t, 201).str("id")
+		check(e.do("PUT", "/Users/"+id, user("bob@acme.com", "emails", two, "phoneNumbers", phones)).must(t, 200))
+	})
+}
