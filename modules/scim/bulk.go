@@ -486,6 +486,10 @@ func (b *bulkRun) resolve(op *bulkOp) {
 func (b *bulkRun) apply(op *bulkOp) error {
 	b.resolve(op)
 	id := op.id
+	if strings.IndexByte(id, 0) >= 0 {
+		// As in a URL (see ServeHTTP): no resource id holds U+0000.
+		return apperr.NotFound("no %s with id %q in this tenant", strings.ToLower(op.rt), id)
+	}
 	if op.rt == resGroup {
 		if err := groupsAllowed(b.ctx); err != nil {
 			return err

@@ -62,5 +62,8 @@ func decodeCursor(cursor, bind string) (*filtersql.Position, error) {
 	if _, err := dec.Token(); err != io.EOF { // anything after the object: altered
 		return nil, bad
 	}
+	if strings.IndexByte(c.ID, 0) >= 0 || c.Value != nil && strings.IndexByte(*c.Value, 0) >= 0 {
+		return nil, bad // altered: no stored id or value holds U+0000
+	}
 	return &filtersql.Position{Value: c.Value, ID: c.ID, Total: c.Total}, nil
 }

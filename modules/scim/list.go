@@ -50,7 +50,9 @@ func (h *Handler) listQuery(r *http.Request) (listQuery, error) {
 	return parseList(raw)
 }
 
-// searchQuery reads POST /.search (RFC 7644 §3.4.3).
+// searchQuery reads POST /.search (RFC 7644 §3.4.3). A member of the wrong JSON type
+// is refused, never dropped (a dropped filter would list every resource); null is
+// unassigned.
 func (h *Handler) searchQuery(r *http.Request) (listQuery, error) {
 	body, err := decodeBody(r)
 	if err != nil {
@@ -58,7 +60,12 @@ func (h *Handler) searchQuery(r *http.Request) (listQuery, error) {
 	}
 	var raw rawList
 	for k, v := range body {
-		switch strings.ToLower(k) {
+		lk := strings.ToLower(k)
+		if v == nil && lk != "schemas" && lk != "cursor" {
+			continue
+		}
+		var ok bool
+		switch lk {
 		case "schemas":
 			ok := false
 			if l, isList := v.([]any); isList {
@@ -70,25 +77,48 @@ func (h *Handler) searchQuery(r *http.Request) (listQuery, error) {
 				return listQuery{}, apperr.Invalid("schemas must be [%q]", searchURN).WithCode("invalidSyntax")
 			}
 		case "filter":
-			raw.filter, _ = v.(string)
+			if raw.filter, ok = v.(string); !ok {
+				return listQuery{}, invalidSyntax("filter must be a string, got %s", jsonType(v))
+			}
 		case "sortby":
-			raw.sortBy, _ = v.(string)
+			if raw.sortBy, ok = v.(string); !ok {
+				return listQuery{}, invalidSyntax("sortBy must be a string, got %s", jsonType(v))
+			}
 		case "sortorder":
-			raw.sortOrder, _ = v.(string)
-		case "startindex":
-			raw.startIndex = numberText(v)
-		case "count":
-			raw.count = numberText(v)
+			if raw.sortOrder, ok = v.(string); !ok {
+				return listQuery{}, invalidSyntax("sortOrder must be a string, got %s", jsonType(v))
+			}
+		case "startindex", "count":
+			var n string
+			switch x := v.(type) {
+			case json.Number:
+				n = x.String()
+			case string: // as in a query string; parseList checks it is an integer
+				n = x
+			default:
+				return listQuery{}, invalidSyntax("%s must be an integer, got %s", k, jsonType(v))
+			}
+			if lk == "count" {
+				raw.count = n
+			} else {
+				raw.startIndex = n
+			}
 		case "cursor":
 			c, ok := v.(string)
 			if !ok {
 				return listQuery{}, invalidValue("cursor must be a string (\"\" for the first page)")
 			}
 			raw.cursor = &c
-		case "attributes":
-			raw.attributes = stringList(v)
-		case "excludedattributes":
-			raw.excluded = stringList(v)
+		case "attributes", "excludedattributes":
+			l, ok := stringList(v)
+			if !ok {
+				return listQuery{}, invalidSyntax("%s must be a list of attribute names, got %s", k, jsonType(v))
+			}
+			if lk == "attributes" {
+				raw.attributes = l
+			} else {
+				raw.excluded = l
+			}
 		default:
 			return listQuery{}, apperr.Invalid("unknown search request attribute %q", k).WithCode("invalidSyntax")
 		}
@@ -96,29 +126,42 @@ func (h *Handler) searchQuery(r *http.Request) (listQuery, error) {
 	return parseList(raw)
 }
 
-func numberText(v any) string {
-	switch n := v.(type) {
-	case json.Number:
-		return n.String()
-	case string:
-		return n
-	}
-	return "?"
-}
-
-func stringList(v any) []string {
+// stringList reads "attributes" or "excludedAttributes" of a SearchRequest: a list of
+// strings (RFC 7644 §3.4.3), or one comma-separated string as in a query.
+func stringList(v any) ([]string, bool) {
 	var out []string
 	switch l := v.(type) {
 	case []any:
 		for _, s := range l {
-			if str, ok := s.(string); ok {
-				out = append(out, schema.SplitAttrList(str)...)
+			str, ok := s.(string)
+			if !ok {
+				return nil, false
 			}
+			out = append(out, schema.SplitAttrList(str)...)
 		}
 	case string:
 		out = schema.SplitAttrList(l)
+	default:
+		return nil, false
 	}
-	return out
+	return out, true
+}
+
+// jsonType names the JSON type of a decoded value, for messages.
+func jsonType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "null"
 }
 
 func parseList(raw rawList) (listQuery, error) {

@@ -135,6 +135,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.overLimit(w, r, p.Tenant) {
 		return
 	}
+	if strings.IndexByte(r.URL.Path, 0) >= 0 {
+		// No resource id holds U+0000 (the stores could not even look one up).
+		h.writeError(w, r, apperr.NotFound("no SCIM resource at %q", r.URL.Path))
+		return
+	}
 	ctx := context.WithValue(r.Context(), principalKey{}, p)
 	ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSCIMToken, ID: p.TokenID, Name: p.TokenName})
 	if r.Body != nil {

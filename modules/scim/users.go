@@ -142,6 +142,7 @@ func fromSCIMUser(reg *schema.Registry, res map[string]any, u *identity.User) er
 			u.Values = append(u.Values, v)
 		}
 	}
+	onePrimary(u.Values)
 	ent := obj(res, schema.EnterpriseUserURN)
 	u.EmployeeNumber = str(ent, "employeeNumber")
 	u.CostCenter = str(ent, "costCenter")
@@ -150,6 +151,23 @@ func fromSCIMUser(reg *schema.Registry, res map[string]any, u *identity.User) er
 	u.Department = str(ent, "department")
 	u.ManagerID = str(obj(ent, "manager"), "value")
 	return fromSCIMExt(reg, res, u)
+}
+
+// onePrimary keeps at most one primary value per attribute (RFC 7643 §2.4: "The
+// primary attribute value true MUST appear no more than once"): of several, the last
+// wins, as when PATCH makes a value primary.
+func onePrimary(values []identity.Value) {
+	last := map[string]int{}
+	for i, v := range values {
+		if v.Primary {
+			last[v.Attr] = i
+		}
+	}
+	for i := range values {
+		if values[i].Primary && last[values[i].Attr] != i {
+			values[i].Primary = false
+		}
+	}
 }
 
 // renderUsers renders users with their groups, projected as the request asks. A user

@@ -265,6 +265,14 @@ func (c *compiler) compare(b *strings.Builder, f Field, p filter.AttrPath, op fi
 	return nil
 }
 
+// inCalendar reports whether t falls in years 0001 to 9999 in UTC, the times both
+// databases store and read back: RFC 3339 text reaches year 0000, which PostgreSQL does
+// not have, and through an offset a year past 9999, which neither reads back.
+func inCalendar(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1 && y <= 9999
+}
+
 // value converts the literal to the column's type, refusing mismatches with a message
 // that names the attribute.
 func (c *compiler) value(f Field, p filter.AttrPath, op filter.Op, v filter.Value) (any, error) {
@@ -275,6 +283,10 @@ func (c *compiler) value(f Field, p filter.AttrPath, op filter.Op, v filter.Valu
 		}
 		if len(v.Str) > maxInValueBytes {
 			return nil, invalid("the value compared with %s is longer than %d bytes", p.String(), maxInValueBytes)
+		}
+		if strings.IndexByte(v.Str, 0) >= 0 {
+			// No stored text holds U+0000, and neither database takes it as an argument.
+			return nil, invalid("the value compared with %s contains the NUL character (U+0000)", p.String())
 		}
 		if f.CaseExact {
 			return v.Str, nil
@@ -297,6 +309,9 @@ func (c *compiler) value(f Field, p filter.AttrPath, op filter.Op, v filter.Valu
 		t, err := time.Parse(time.RFC3339Nano, v.Str)
 		if err != nil {
 			return nil, invalid("%s is a dateTime; %q is not an RFC 3339 time such as \"2026-01-02T15:04:05Z\"", p.String(), v.Str)
+		}
+		if !inCalendar(t) {
+			return nil, invalid("%s is a dateTime; %q is outside years 0001 to 9999 in UTC", p.String(), v.Str)
 		}
 		return t.UTC(), nil
 	case Number:

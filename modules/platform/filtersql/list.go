@@ -322,7 +322,7 @@ func (f Field) parse(text string) (any, error) {
 	switch f.Kind {
 	case Time:
 		t, err := time.Parse(time.RFC3339Nano, text)
-		if err != nil {
+		if err != nil || !inCalendar(t) {
 			return nil, bad
 		}
 		return t.UTC(), nil

@@ -160,6 +160,9 @@ func (a *applier) memberOp(t *target, v any, hasValue bool) error {
 		a.delta.replace(ms)
 	case t.filter != nil:
 		for _, id := range ids {
+			if strings.IndexByte(id, 0) >= 0 {
+				continue // no member id holds U+0000: it names nobody to remove
+			}
 			a.delta.removeMember(id)
 		}
 	case hasValue && v != nil:

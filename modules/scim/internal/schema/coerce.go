@@ -33,9 +33,9 @@ func invalid(path, format string, args ...any) error {
 // Coerce converts v, a value decoded by encoding/json with UseNumber, to the
 // canonical Go representation of attribute a:
 //
-//	string, reference  string
+//	string, reference  string, without NUL characters (U+0000), which no database stores
 //	binary             string, validated as base64 (standard or URL alphabet, padded or not)
-//	dateTime           string, validated as RFC 3339 (xsd:dateTime with a time zone, RFC 7643 §2.3.5)
+//	dateTime           string, validated as RFC 3339 (xsd:dateTime with a time zone, RFC 7643 §2.3.5), years 0001-9999 in UTC
 //	boolean            bool; the strings "true" and "false" are accepted in any case
 //	integer            json.Number without fraction or exponent, within int64
 //	decimal            json.Number
@@ -139,6 +139,10 @@ func coerceSingle(path string, a *Attribute, v any) (any, error) {
 		return coerceBinary(path, v)
 	case TypeString, TypeReference:
 		if s, ok := v.(string); ok {
+			// JSON can carry U+0000 ("\u0000"); no database text column can.
+			if strings.IndexByte(s, 0) >= 0 {
+				return nil, invalid(path, "must not contain the NUL character (U+0000)")
+			}
 			return s, nil
 		}
 		return nil, invalid(path, "must be %s, got %s", expected(a), describe(v))
@@ -305,7 +309,12 @@ func coerceDateTime(path string, v any) (any, error) {
 	s, ok := v.(string)
 	if ok {
 		// time.RFC3339 also accepts fractional seconds when parsing.
-		if _, err := time.Parse(time.RFC3339, s); err == nil {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			// RFC 3339 reaches year 0000, and past 9999 through an offset; PostgreSQL
+			// has no year 0 and neither database reads a five-digit year back.
+			if y := t.UTC().Year(); y < 1 || y > 9999 {
+				return nil, invalid(path, "must be a dateTime between years 0001 and 9999 in UTC, got %s", describe(v))
+			}
 			return s, nil
 		}
 	}
