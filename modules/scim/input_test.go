@@ -214,3 +214,30 @@ func TestOnePrimaryValue(t *testing.T) {
 		check(e.do("PUT", "/Users/"+id, user("bob@acme.com", "emails", two, "phoneNumbers", phones)).must(t, 200))
 	})
 }
+
+// TestActiveIsNeverAssumedOnReplace: a PUT or PATCH result without "active" keeps the
+// user as they are. A deprovisioned user comes back only when the IdP says so: a
+// sloppy replace (or a PATCH removing "active") must not reactivate them. A POST
+// without "active" creates an active user (RFC 7643 §4.1.1 gives no default; every IdP
+// sends it, and an inactive new user could never sign in).
+func TestActiveIsNeverAssumedOnReplace(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		without := user("ada@acme.com")
+		delete(without, "active")
+		id := e.do("POST", "/Users", without).must(t, 201).str("id")
+		if r := e.do("GET", "/Users/"+id, nil).must(t, 200); get(r.Body, "active") != true {
+			t.Fatalf("POST without active: %s", r.Raw)
+		}
+		e.do("PATCH", "/Users/"+id, patchOp(op("replace", "active", false))).must(t, 200)
+		if r := e.do("PUT", "/Users/"+id, without).must(t, 200); get(r.Body, "active") != false {
+			t.Fatalf("PUT without active reactivated the user: %s", r.Raw)
+		}
+		if r := e.do("PATCH", "/Users/"+id, patchOp(op("remove", "active", nil))).must(t, 200); get(r.Body, "active") != false {
+			t.Fatalf("PATCH removing active reactivated the user: %s", r.Raw)
+		}
+		if r := e.do("PUT", "/Users/"+id, user("ada@acme.com")).must(t, 200); get(r.Body, "active") != true {
+			t.Fatalf("PUT with active true: %s", r.Raw)
+		}
+	})
+}

@@ -105,8 +105,9 @@ func (h *Handler) toSCIMUser(reg *schema.Registry, u *identity.User, groups []ac
 }
 
 // fromSCIMUser reads a canonical SCIM user into the fields a client may set. Every
-// writable attribute is assigned, so it serves create, PUT (replace) and the result of
-// a PATCH alike; password is accepted and discarded (sign-in is SSO only).
+// writable attribute but active is assigned (active only when present), so it serves
+// create, PUT (replace) and the result of a PATCH alike; password is accepted and
+// discarded (sign-in is SSO only).
 func fromSCIMUser(reg *schema.Registry, res map[string]any, u *identity.User) error {
 	u.UserName = str(res, "userName")
 	u.ExternalID = str(res, "externalId")
@@ -118,7 +119,9 @@ func fromSCIMUser(reg *schema.Registry, res map[string]any, u *identity.User) er
 	u.PreferredLanguage = str(res, "preferredLanguage")
 	u.Locale = str(res, "locale")
 	u.Timezone = str(res, "timezone")
-	u.Active = boolOr(res, "active", true)
+	// Absent, active stays as it is: a replace that leaves it out must not bring a
+	// deprovisioned user back. New users start active (userFrom).
+	u.Active = boolOr(res, "active", u.Active)
 	name := obj(res, "name")
 	u.NameFormatted = str(name, "formatted")
 	u.FamilyName = str(name, "familyName")
@@ -246,7 +249,7 @@ func (h *Handler) userFrom(ctx context.Context, tenantID string, raw map[string]
 	if err != nil {
 		return identity.User{}, err
 	}
-	var u identity.User
+	u := identity.User{Active: true}
 	if err := fromSCIMUser(reg, res, &u); err != nil {
 		return identity.User{}, err
 	}
