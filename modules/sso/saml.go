@@ -248,10 +248,7 @@ func (h *Handler) acs(w http.ResponseWriter, r *http.Request) {
 
 	// Replay: an assertion id is accepted once until it expires. If the cache cannot say
 	// whether it was seen, refuse: a replayed assertion is worse than a retry.
-	ttl := a.NotOnOrAfter.Add(h.cfg.ClockSkew).Sub(h.clock.Now())
-	if ttl < time.Minute {
-		ttl = time.Minute
-	}
+	ttl := replayTTL(h.clock.Now(), a.NotOnOrAfter.Add(h.cfg.ClockSkew))
 	first, err := h.cache.SetNX(ctx, "saml:assertion:"+t.ID+":"+hashHex(a.AssertionID), []byte{1}, ttl)
 	if err != nil {
 		h.log.ErrorContext(ctx, "replay cache unavailable; refusing the sign-in", "err", err)
@@ -273,6 +270,13 @@ func (h *Handler) acs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.startSession(w, r, t, u, a, returnTo)
+}
+
+// replayTTL is how long a message id is remembered when messages are accepted until
+// deadline (by this server's clock): a minute past it, so a replica whose clock runs a
+// little behind, still accepting the message, finds its id remembered.
+func replayTTL(now, deadline time.Time) time.Duration {
+	return max(deadline.Sub(now), 0) + time.Minute
 }
 
 // takePendingRequest consumes the AuthnRequest the response answers and checks it was

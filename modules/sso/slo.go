@@ -266,8 +266,8 @@ func (h *Handler) checkLogoutFresh(ctx context.Context, t tenancy.Tenant, req lo
 	if !req.NotOnOrAfter.IsZero() && !now.Before(req.NotOnOrAfter.Add(skew)) {
 		return refusef("the logout request expired (NotOnOrAfter %s, allowed clock skew %s)", req.NotOnOrAfter.UTC().Format(time.RFC3339), skew)
 	}
-	ttl := max(req.IssueInstant.Add(skew).Sub(now), time.Minute)
-	first, err := h.cache.SetNX(ctx, "saml:logout:"+t.ID+":"+hashHex(req.ID), []byte{1}, ttl)
+	// IssueInstant within the skew bounds acceptance, whatever NotOnOrAfter says.
+	first, err := h.cache.SetNX(ctx, "saml:logout:"+t.ID+":"+hashHex(req.ID), []byte{1}, replayTTL(now, req.IssueInstant.Add(skew)))
 	if err != nil {
 		return apperr.Unavailable(err, "the replay cache is unavailable, so the logout request cannot be checked for reuse; try again shortly")
 	}
