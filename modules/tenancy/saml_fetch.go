@@ -117,6 +117,12 @@ var nonPublicPrefixes = []struct {
 	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved"},
 	{netip.MustParsePrefix("::/96"), "a reserved (IPv4-compatible)"},
 	{netip.MustParsePrefix("fec0::/10"), "a site-local"},
+	// Prefixes that carry an IPv4 address inside, which may be a private one, through
+	// translators and tunnels a host may route to: refused whole, as no IdP publishes
+	// metadata there.
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "a local-use NAT64"},
+	{netip.MustParsePrefix("2002::/16"), "a 6to4"},
+	{netip.MustParsePrefix("2001::/32"), "a Teredo"},
 }
 
 // nonPublicKind says why ip is not a public unicast address ("" when it is).
