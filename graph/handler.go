@@ -70,6 +70,7 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheLength))
 	srv.SetParserTokenLimit(MaxParserTokens)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheLength)})
+	srv.Use(noNUL{})
 	// Before the complexity check, which walks every expanded fragment spread.
 	srv.Use(depthLimit{max: MaxDepth, maxFields: MaxExpandedFields})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
