@@ -371,3 +371,17 @@ func TestNULIsTheClients(t *testing.T) {
 		}
 	})
 }
+
+// Without a session only organizationForEmail answers: a lookup by id is
+// UNAUTHENTICATED whatever the id, not a null that answers for the caller.
+func TestAnonymousLookupsAreRefused(t *testing.T) {
+	a := newAPI(t, testenv.SQLite(t))
+	o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
+	for _, field := range []string{"user", "group", "space", "node"} {
+		for _, id := range []string{"garbage", gid("Session", "x"), gid("User", o.ids["member"])} {
+			if r := a.gql("", `query($id: ID!) { `+field+`(id: $id) { id } }`, map[string]any{"id": id}); r.code() != "UNAUTHENTICATED" {
+				t.Errorf("anonymous %s(%q): %+v %v; want UNAUTHENTICATED", field, id, r.Errors, r.Data)
+			}
+		}
+	}
+}
