@@ -385,3 +385,21 @@ func TestAnonymousLookupsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A search longer than any stored value it could be a prefix of is the client's mistake
+// (BAD_USER_INPUT), on every database: SQLite refuses LIKE patterns over 50,000 bytes,
+// which answered INTERNAL.
+func TestLongSearchIsRefused(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual)
+		q := `query($s: String) { users(first: 5, filter: {search: $s}) { nodes { id } } }`
+		if r := a.gql(o.tokens["member"], q, map[string]any{"s": strings.Repeat("é", identity.MaxStringLen/2)}); len(r.Errors) > 0 {
+			t.Fatalf("a search as long as the longest value: %+v", r.Errors)
+		}
+		r := a.gql(o.tokens["member"], q, map[string]any{"s": strings.Repeat("x", 60000)})
+		if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "search") {
+			t.Fatalf("a search of 60,000 characters: %+v; want BAD_USER_INPUT", r.Errors)
+		}
+	})
+}
