@@ -772,3 +772,41 @@ func TestSpaceManagerRole(t *testing.T) {
 		}
 	})
 }
+
+// Single sign-on finds a person by userName, then by email, so whoever sets those takes
+// over the account at the next sign-in. Changing them is therefore limited like giving
+// the person's roles: MANAGE_USERS alone may not rename an admin or an owner to their
+// own IdP login, and an admin may not rename an owner; other fields, and people whose
+// roles the caller may give, stay editable.
+func TestSignInNamesFollowRoles(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual)
+		q := `mutation($id: ID!, $u: String, $e: String, $d: String) { updateUser(input: {id: $id, userName: $u, email: $e, displayName: $d}) { userName email displayName } }`
+		for _, c := range []struct {
+			caller, target, field string
+			allowed               bool
+		}{
+			{"manage_users", "owner", "u", false},
+			{"manage_users", "owner", "e", false},
+			{"manage_users", "admin", "u", false},
+			{"manage_users", "admin", "e", false},
+			{"admin", "owner", "u", false},
+			{"admin", "owner", "e", false},
+			{"manage_users", "admin", "d", true},
+			{"manage_users", "member", "u", true},
+			{"manage_users", "manage_users", "u", true},
+			{"admin", "admin", "e", true},
+			{"owner", "admin", "u", true},
+		} {
+			vars := map[string]any{"id": gid("User", o.ids[c.target]), c.field: fmt.Sprintf("%s-by-%s-%s@acme.test", c.target, c.caller, c.field)}
+			r := a.gql(o.tokens[c.caller], q, vars)
+			if c.allowed && len(r.Errors) > 0 {
+				t.Errorf("%s changing %s of %s: %+v", c.caller, c.field, c.target, r.Errors)
+			}
+			if !c.allowed && r.code() != "FORBIDDEN" {
+				t.Errorf("%s changing %s of %s: %+v %v; want FORBIDDEN", c.caller, c.field, c.target, r.Errors, r.Data)
+			}
+		}
+	})
+}

@@ -306,3 +306,100 @@ func logLine(logs, requestID, what string) string {
 	}
 	return ""
 }
+
+// A NUL character cannot be stored in a text column, so no id, cursor or string argument
+// a client sends with one may reach the database as an internal error: an id with one
+// names nothing (null, or NOT_FOUND for a mutation), a cursor with one is not a cursor
+// of this API, and a string argument with one is BAD_USER_INPUT.
+func TestNULIsTheClients(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
+		admin := o.tokens["admin"]
+		nul := func(kind string) string { return gid(kind, "01a\x00b") }
+		f := &targets{t: t, a: a, o: o}
+		group := f.group(o.ids["member"])
+
+		for _, c := range []struct{ field, kind string }{{"node", "User"}, {"node", "Group"}, {"node", "Space"},
+			{"user", "User"}, {"group", "Group"}, {"space", "Space"}} {
+			r := a.gql(admin, `query($id: ID!) { `+c.field+`(id: $id) { id } }`, map[string]any{"id": nul(c.kind)})
+			if len(r.Errors) > 0 || r.Data[c.field] != nil {
+				t.Errorf("%s of a %s id with a NUL: %+v %v; want null", c.field, c.kind, r.Errors, r.Data)
+			}
+		}
+		for _, q := range []string{
+			`mutation($id: ID!) { updateUser(input: {id: $id, displayName: "x"}) { id } }`,
+			`mutation($id: ID!) { deleteSpace(id: $id) }`,
+			`mutation($id: ID!) { revokeUserSessions(userId: $id) }`,
+		} {
+			id := nul("User")
+			if strings.Contains(q, "Space") {
+				id = nul("Space")
+			}
+			if r := a.gql(admin, q, map[string]any{"id": id}); r.code() != "NOT_FOUND" {
+				t.Errorf("%s with a NUL in the id: %+v; want NOT_FOUND", q, r.Errors)
+			}
+		}
+		cursor := graph.Cursor("01a\x00b")
+		for _, q := range []string{
+			`query($a: String) { users(after: $a) { nodes { id } } }`,
+			`query($a: String) { groups(after: $a) { nodes { id } } }`,
+			`query($a: String) { spaces(after: $a) { nodes { id } } }`,
+			`query($a: String, $g: ID!) { group(id: $g) { members(first: 5, after: $a) { nodes { id } } } }`,
+		} {
+			if r := a.gql(admin, q, map[string]any{"a": cursor, "g": gid("Group", group)}); r.code() != "BAD_USER_INPUT" {
+				t.Errorf("%s with a NUL in the cursor: %+v; want BAD_USER_INPUT", q, r.Errors)
+			}
+		}
+		for _, c := range []struct {
+			q    string
+			vars map[string]any
+		}{
+			{`query($s: String) { users(filter: {search: $s}) { nodes { id } } }`, map[string]any{"s": "a\x00"}},
+			{`query($s: String) { auditEvents(filter: {actorId: $s}) { nodes { id } } }`, map[string]any{"s": "a\x00"}},
+			{`mutation($n: String!) { createSpace(input: {name: $n}) { id } }`, map[string]any{"n": "a\x00"}},
+			{`mutation($u: ID!, $r: ID!) { setUserRole(userId: $u, roleId: $r) { id } }`, map[string]any{"u": gid("User", o.ids["member"]), "r": "x\x00"}},
+			{`mutation { createSpace(input: {name: "inline\u0000"}) { id } }`, nil},
+			{`query($g: ID!) { group(id: $g) { ...M } } fragment M on Group { members(after: "x\u0000") { nodes { id } } }`, map[string]any{"g": gid("Group", group)}},
+		} {
+			if r := a.gql(admin, c.q, c.vars); r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "NUL") {
+				t.Errorf("%s with a NUL: %+v; want BAD_USER_INPUT", c.q, r.Errors)
+			}
+		}
+		if strings.Contains(a.logs.String(), "graphql request failed") {
+			t.Errorf("the server logged an internal error:\n%s", a.logs.String())
+		}
+	})
+}
+
+// Without a session only organizationForEmail answers: a lookup by id is
+// UNAUTHENTICATED whatever the id, not a null that answers for the caller.
+func TestAnonymousLookupsAreRefused(t *testing.T) {
+	a := newAPI(t, testenv.SQLite(t))
+	o := a.newOrg("acme", tenancy.ProvisioningManual, tenancy.FeatureUserGroups)
+	for _, field := range []string{"user", "group", "space", "node"} {
+		for _, id := range []string{"garbage", gid("Session", "x"), gid("User", o.ids["member"])} {
+			if r := a.gql("", `query($id: ID!) { `+field+`(id: $id) { id } }`, map[string]any{"id": id}); r.code() != "UNAUTHENTICATED" {
+				t.Errorf("anonymous %s(%q): %+v %v; want UNAUTHENTICATED", field, id, r.Errors, r.Data)
+			}
+		}
+	}
+}
+
+// A search longer than any stored value it could be a prefix of is the client's mistake
+// (BAD_USER_INPUT), on every database: SQLite refuses LIKE patterns over 50,000 bytes,
+// which answered INTERNAL.
+func TestLongSearchIsRefused(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		a := newAPI(t, bdb)
+		o := a.newOrg("acme", tenancy.ProvisioningManual)
+		q := `query($s: String) { users(first: 5, filter: {search: $s}) { nodes { id } } }`
+		if r := a.gql(o.tokens["member"], q, map[string]any{"s": strings.Repeat("é", identity.MaxStringLen/2)}); len(r.Errors) > 0 {
+			t.Fatalf("a search as long as the longest value: %+v", r.Errors)
+		}
+		r := a.gql(o.tokens["member"], q, map[string]any{"s": strings.Repeat("x", 60000)})
+		if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "search") {
+			t.Fatalf("a search of 60,000 characters: %+v; want BAD_USER_INPUT", r.Errors)
+		}
+	})
+}

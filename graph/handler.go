@@ -34,11 +34,15 @@ const (
 	// MaxComplexity bounds the fields an operation may resolve, pages weighed by their
 	// size (complexity.go): a page of 100 users with some 40 fields and lists each fits,
 	// a page of users with the members of each of their groups does not.
-	MaxComplexity    = 5000
-	MaxDepth         = 12
-	MaxParserTokens  = 5000
-	MaxBodyBytes     = 256 << 10
-	queryCacheLength = 1000
+	MaxComplexity = 5000
+	MaxDepth      = 12
+	// MaxExpandedFields bounds the fields an operation selects once every fragment
+	// spread is expanded (a field spread twice counts twice): far above what a query
+	// within MaxComplexity selects, and it keeps the complexity check itself cheap.
+	MaxExpandedFields = 10 * MaxComplexity
+	MaxParserTokens   = 5000
+	MaxBodyBytes      = 256 << 10
+	queryCacheLength  = 1000
 	// apqCacheLength bounds the automatic-persisted-query cache (hash -> query).
 	apqCacheLength = 1000
 )
@@ -66,8 +70,10 @@ func NewHandler(r *Resolver, cfg HandlerConfig, log *slog.Logger, auth Authentic
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheLength))
 	srv.SetParserTokenLimit(MaxParserTokens)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheLength)})
+	srv.Use(noNUL{})
+	// Before the complexity check, which walks every expanded fragment spread.
+	srv.Use(depthLimit{max: MaxDepth, maxFields: MaxExpandedFields})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
-	srv.Use(depthLimit{max: MaxDepth})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {

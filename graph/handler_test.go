@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -145,6 +147,44 @@ func TestLimits(t *testing.T) {
 	q := query(`{ __typename }`, nil)
 	if code, r := post(t, srv.URL, q[:len(q)-1]+strings.Repeat(" ", graph.MaxBodyBytes-len(q))+"}"); code != http.StatusOK || len(r.Errors) > 0 {
 		t.Fatalf("a body of exactly the limit: status %d %+v", code, r)
+	}
+}
+
+// A fragment spread twice in each of a chain of fragments doubles what the operation
+// asks for at every link: 26 links in 2 KB ask for 67 million fields. It is refused
+// at once, without a session, before anything walks the expansion (the depth and
+// complexity checks would each walk all of it); a chain that expands to little passes.
+func TestFragmentExpansionLimit(t *testing.T) {
+	clk := clock.System{}
+	ten := tenancy.New(testenv.SQLite(t), clk, audit.New(clk), noDNS{})
+	srv := httptest.NewServer(graph.NewHandler(&graph.Resolver{Tenancy: ten}, graph.HandlerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), anonymous{}))
+	defer srv.Close()
+	chain := func(links int) string {
+		var b strings.Builder
+		b.WriteString("query { ...F0 }\n")
+		for i := range links {
+			fmt.Fprintf(&b, "fragment F%d on Query { ...F%d ... on Query { ...F%d } }\n", i, i+1, i+1)
+		}
+		fmt.Fprintf(&b, "fragment F%d on Query { organizationForEmail(email: \"a@b.test\") { slug } }\n", links)
+		return b.String()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader(query(chain(26), nil)))
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("a chain of 26 doubling fragments: no answer after %s: %v", time.Since(start), err)
+	}
+	var r gqlResponse
+	_ = json.NewDecoder(res.Body).Decode(&r)
+	res.Body.Close()
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("a chain of 26 doubling fragments: %d %+v", res.StatusCode, r)
+	}
+	if _, r := post(t, srv.URL, query(chain(4), nil)); len(r.Errors) > 0 {
+		t.Fatalf("a chain of 4 doubling fragments: %+v", r.Errors)
 	}
 }
 

@@ -3,6 +3,7 @@ package graph
 import (
 	"encoding/base64"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 )
@@ -20,14 +21,21 @@ func globalID(kind, raw string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + raw))
 }
 
-// parseGlobalID returns the kind and raw id of a global id.
+// parseGlobalID returns the kind and raw id of a global id. A raw id that is not text
+// a database can hold (a NUL, or not UTF-8) is no id of this API.
 func parseGlobalID(id string) (kind, raw string, ok bool) {
 	b, err := base64.RawURLEncoding.DecodeString(id)
 	if err != nil {
 		return "", "", false
 	}
 	kind, raw, ok = strings.Cut(string(b), ":")
-	return kind, raw, ok && raw != ""
+	return kind, raw, ok && validRaw(raw)
+}
+
+// validRaw reports whether a raw id decoded from a global id or cursor can be one of
+// ours: not empty, UTF-8, without a NUL (which no text column can store).
+func validRaw(raw string) bool {
+	return raw != "" && utf8.ValidString(raw) && !strings.ContainsRune(raw, 0)
 }
 
 // rawID returns the raw id of a global id of the wanted kind.
@@ -47,7 +55,7 @@ func afterCursor(after *string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(*after)
-	if err != nil || !strings.HasPrefix(string(b), "c:") || len(b) < 3 {
+	if err != nil || !strings.HasPrefix(string(b), "c:") || !validRaw(string(b[2:])) {
 		return "", apperr.Invalid("the cursor %q is not valid: pass pageInfo.endCursor of the previous page", *after)
 	}
 	return string(b[2:]), nil

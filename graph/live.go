@@ -248,6 +248,9 @@ func (s *liveSocket) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
+// maxMessageBytes bounds one websocket message, as MaxBodyBytes bounds a POST body.
+var maxMessageBytes int64 = MaxBodyBytes
+
 // websocket is the graphql-transport-ws transport: the upgrade must come from the
 // public origin (browsers send Origin; other clients may omit it), and the connection
 // authenticates in connection_init unless the upgrade request carried the cookie. A
@@ -261,6 +264,9 @@ func (r *Resolver) websocket(publicHost string) transport.Websocket {
 		// within two intervals (a vanished client, not only a closed one, lets go).
 		PingPongInterval: pingEvery,
 		InitTimeout:      10 * time.Second,
+		// A message is held to what a POST body is; a larger one closes the connection
+		// with 1009 (message too big).
+		PayloadReadLimit: &maxMessageBytes,
 		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 			state := requestFrom(ctx)
 			if state.principal == nil {

@@ -537,6 +537,9 @@ func (r *queryResolver) Users(ctx context.Context, filter *model.UserFilter, fir
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*model.User, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
 	raw, err := rawID(kindUser, id)
 	if err != nil {
 		return nil, nil
@@ -567,6 +570,9 @@ func (r *queryResolver) Groups(ctx context.Context, first *int, after *string) (
 
 // Group is the resolver for the group field.
 func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
 	raw, err := rawID(kindGroup, id)
 	if err != nil {
 		return nil, nil
@@ -647,6 +653,9 @@ func (r *queryResolver) RoleMappings(ctx context.Context) ([]*model.RoleMapping,
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	if _, err := r.viewer(ctx); err != nil {
+		return nil, err
+	}
 	kind, raw, ok := parseGlobalID(id)
 	if !ok {
 		return nil, nil

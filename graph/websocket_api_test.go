@@ -111,3 +111,23 @@ func TestSilentClientIsDisconnected(t *testing.T) {
 		t.Fatal("the connection closed without a ping")
 	}
 }
+
+// A websocket message is held to the limit a POST body is (MaxBodyBytes): one over it
+// closes the connection with 1009 (message too big) and runs nothing.
+func TestWebsocketMessageLimit(t *testing.T) {
+	a := newAPI(t, testenv.SQLite(t))
+	o := a.newOrg("acme", tenancy.ProvisioningSCIM)
+	conn := a.mustDialWS(o.tokens["member"])
+	ch, err := conn.Subscribe(context.Background(), `query($pad: String) { users(first: 1, filter: {search: $pad}) { nodes { id } } }`,
+		map[string]any{"pad": strings.Repeat("x", graph.MaxBodyBytes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := gqlws.Receive(t, ch, 10*time.Second); ok {
+		t.Fatalf("a message over %d bytes was run: %+v", graph.MaxBodyBytes, n)
+	}
+	<-conn.Closed
+	if code := gqlws.CloseCode(conn.CloseErr); code != int(websocket.StatusMessageTooBig) {
+		t.Fatalf("closed with %d (%v); want %d", code, conn.CloseErr, websocket.StatusMessageTooBig)
+	}
+}

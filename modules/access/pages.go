@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
@@ -19,6 +21,10 @@ import (
 
 // MaxPageSize bounds one page of a keyset listing.
 const MaxPageSize = 100
+
+// MaxSearchLen bounds UserQuery.Search: a prefix longer than the longest value it is
+// matched against (identity.MaxStringLen) matches nothing.
+const MaxSearchLen = identity.MaxStringLen
 
 // viewerTenant returns the viewer's tenant: the one read with the viewer, else a fresh read.
 func (s *Service) viewerTenant(ctx context.Context, v Viewer) (tenancy.Tenant, error) {
@@ -64,6 +70,10 @@ type UserQuery struct {
 func (s *Service) Users(ctx context.Context, v Viewer, q UserQuery) ([]identity.User, bool, error) {
 	if err := v.signedIn(); err != nil {
 		return nil, false, err
+	}
+	if utf8.RuneCountInString(strings.TrimSpace(q.Search)) > MaxSearchLen {
+		// No stored value is that long, and SQLite refuses LIKE patterns over 50,000 bytes.
+		return nil, false, apperr.Invalid("a search must be at most %d characters", MaxSearchLen).WithCode("invalidValue")
 	}
 	p := identity.UserPage{Search: q.Search, Active: q.Active, After: q.After, First: q.First}
 	if q.GroupID != "" {

@@ -141,16 +141,49 @@ func (s *Service) UpdateUser(ctx context.Context, v Viewer, id string, ifVersion
 	if _, err := s.changeableUser(ctx, v, id, "change people"); err != nil {
 		return identity.User{}, err
 	}
+	roles, err := s.UserRoles(ctx, v.TenantID, []string{id})
+	if err != nil {
+		return identity.User{}, err
+	}
 	return s.identity.UpdateUser(ctx, v.TenantID, id, ifVersion, func(u *identity.User) error {
-		active := u.Active
+		active, names := u.Active, signInNames(*u)
 		if err := change(u); err != nil {
 			return err
 		}
 		if u.Active != active {
 			return apperr.Invalid("activate or deactivate a person on its own, not as part of an update").WithCode("invalidValue")
 		}
+		if !slices.Equal(names, signInNames(*u)) {
+			return v.mayTakeOver(*u, roles[id])
+		}
 		return nil
 	})
+}
+
+// signInNames are what single sign-on finds a person by (identity.FindForSignIn): the
+// userName, then the emails, folded and sorted.
+func signInNames(u identity.User) []string {
+	out := []string{identity.Fold(u.UserName)}
+	for _, val := range u.Values {
+		if val.Attr == identity.AttrEmails {
+			out = append(out, identity.Fold(val.Value))
+		}
+	}
+	slices.Sort(out[1:])
+	return out
+}
+
+// mayTakeOver checks that v may change how u signs in (userName, emails): whoever sets
+// them to a login of their own is u at the next sign-in, so it takes what giving u's
+// roles takes (mayConfer) — only an owner may change an owner's, and nobody may change
+// those of someone with a permission they lack.
+func (v Viewer) mayTakeOver(u identity.User, roles []RoleAssignment) error {
+	for _, a := range roles {
+		if err := v.mayConfer(a.Role); err != nil {
+			return forbidden("%s holds the %s role, which you may not give: changing their userName or email would hand you their sign-in", displayOf(u), a.Role.Name)
+		}
+	}
+	return nil
 }
 
 // SetUserActive activates or deactivates a person, under UpdateUser's rules. Nobody may
