@@ -33,7 +33,9 @@ func TestPermissions(t *testing.T) {
 			perm access.Permission // "" = any signed-in person
 			q    query
 			// denied is how a refusal shows when it is not FORBIDDEN: "null" for a read
-			// that answers null for what the caller may not see.
+			// that answers null for what the caller may not see; "owner" for what needs
+			// the permission and the owner role (FORBIDDEN naming the owner to those who
+			// have the permission only).
 			denied string
 		}{
 			// Queries.
@@ -141,10 +143,10 @@ func TestPermissions(t *testing.T) {
 				md := samltest.NewIdP(t, "https://idp.example.com/"+f.name("idp")).MetadataXML()
 				return `mutation($md: String!) { configureSAML(input: {metadataXml: $md}) { idpEntityId certificates { sha256Fingerprint } } }`,
 					map[string]any{"md": string(md)}
-			}, ""},
+			}, "owner"},
 			{"issueSCIMToken", access.PermManageCompanySettings, func(string) (string, map[string]any) {
 				return `mutation($n: String!) { issueSCIMToken(name: $n, expiresInSeconds: 3600) { secret token { id } } }`, map[string]any{"n": f.name("Entra")}
-			}, ""},
+			}, "owner"},
 			{"revokeSCIMToken", access.PermManageCompanySettings, func(string) (string, map[string]any) {
 				return `mutation($id: ID!) { revokeSCIMToken(id: $id) }`, map[string]any{"id": f.token()}
 			}, ""},
@@ -193,7 +195,8 @@ func TestPermissions(t *testing.T) {
 		}
 		for _, op := range ops {
 			for _, who := range callers {
-				allowed := who != "anonymous" && (op.perm == "" || who == "owner" || who == "admin" || who == string(op.perm))
+				hasPerm := who != "anonymous" && (op.perm == "" || who == "owner" || who == "admin" || who == string(op.perm))
+				allowed := hasPerm && (op.denied != "owner" || who == "owner")
 				q, vars := op.q(o.ids[who])
 				r := a.gql(o.tokens[who], q, vars)
 				switch {
@@ -205,6 +208,10 @@ func TestPermissions(t *testing.T) {
 				case op.denied == "null" && (len(r.Errors) > 0 || !hasNull(r.Data)):
 					t.Errorf("%s as %s: %+v %v; want null", op.name, who, r.Errors, r.Data)
 				case op.denied == "null":
+				case op.denied == "owner" && hasPerm:
+					if r.code() != "FORBIDDEN" || !strings.Contains(r.Errors[0].Message, "only an owner may") {
+						t.Errorf("%s as %s: %+v; want FORBIDDEN: only an owner", op.name, who, r.Errors)
+					}
 				case r.code() != "FORBIDDEN" || !strings.Contains(r.Errors[0].Message, string(op.perm)):
 					t.Errorf("%s as %s: %+v; want FORBIDDEN naming %s", op.name, who, r.Errors, op.perm)
 				}

@@ -32,10 +32,10 @@ func (s *Service) UpdateTenantSettings(ctx context.Context, v Viewer, p tenancy.
 	return s.tenants.UpdateSettings(actorCtx(ctx, v), v.TenantID, p)
 }
 
-// ConfigureSAML sets up or replaces the company's SAML identity provider. It needs
-// manage_company_settings.
+// ConfigureSAML sets up or replaces the company's SAML identity provider. Only an owner
+// may: see requireOwner.
 func (s *Service) ConfigureSAML(ctx context.Context, v Viewer, in tenancy.SAMLConfigInput) (tenancy.SAMLConnection, error) {
-	if err := v.require(PermManageCompanySettings, "configure single sign-on"); err != nil {
+	if err := v.requireOwner("configure single sign-on", "whoever chooses the identity provider chooses who signs in as each person"); err != nil {
 		return tenancy.SAMLConnection{}, err
 	}
 	if s.tenants == nil {
@@ -57,9 +57,9 @@ func (s *Service) SAMLConnection(ctx context.Context, v Viewer) (tenancy.SAMLCon
 }
 
 // IssueSCIMToken issues a SCIM token for the company (ttl 0: it does not expire); the
-// secret is in the result only. It needs manage_company_settings.
+// secret is in the result only. Only an owner may: see requireOwner.
 func (s *Service) IssueSCIMToken(ctx context.Context, v Viewer, name string, ttl time.Duration) (tenancy.IssuedToken, error) {
-	if err := v.require(PermManageCompanySettings, "issue SCIM tokens"); err != nil {
+	if err := v.requireOwner("issue SCIM tokens", "a SCIM token can put anyone in any group, including those mapped to the owner role"); err != nil {
 		return tenancy.IssuedToken{}, err
 	}
 	if s.tenants == nil {

@@ -165,6 +165,19 @@ func (v Viewer) require(p Permission, to string) error {
 	return nil
 }
 
+// requireOwner checks that v is an owner, for what hands whoever does it every role
+// (why says how): the SSO connection and SCIM tokens. manage_company_settings alone
+// would otherwise let an admin, or a custom role, make themselves an owner.
+func (v Viewer) requireOwner(to, why string) error {
+	if err := v.require(PermManageCompanySettings, to); err != nil {
+		return err
+	}
+	if !v.IsOwner() {
+		return forbidden("only an owner may %s: %s", to, why)
+	}
+	return nil
+}
+
 // mayConfer checks that v may give or take away role r: "owner" only by owners, and
 // any other role only by someone who has every permission it carries, so nobody can
 // raise their own rights by handing themselves (or their group) a bigger role.
