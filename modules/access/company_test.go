@@ -22,6 +22,7 @@ func TestCompanyAdministration(t *testing.T) {
 		f := newFx(t, bdb)
 		tid := f.tenant(tenancy.ProvisioningManual, tenancy.FeatureUserGroups).ID
 		admin := f.person(tid, "Ada", access.RoleAdmin)
+		owner := f.person(tid, "Olive", access.RoleOwner)
 		jit := true
 		if _, err := f.acc.UpdateTenantSettings(ctx, admin, tenancy.SettingsPatch{JITProvisioning: &jit}); err != nil {
 			t.Fatal(err)
@@ -40,9 +41,13 @@ func TestCompanyAdministration(t *testing.T) {
 			t.Fatal("a company admin took a plan feature away")
 		}
 
-		it, err := f.acc.IssueSCIMToken(ctx, admin, "Okta", time.Hour)
+		// Issuing a token is an owner's: an admin is refused, and revokes what an owner
+		// issued.
+		_, err := f.acc.IssueSCIMToken(ctx, admin, "Okta", time.Hour)
+		wantKind(t, err, apperr.KindForbidden, "FORBIDDEN")
+		it, err := f.acc.IssueSCIMToken(ctx, owner, "Okta", time.Hour)
 		must(t, err)
-		if e := f.lastEvent(tid, "scim_token.issued"); e.ActorID != admin.UserID || it.Secret == "" {
+		if e := f.lastEvent(tid, "scim_token.issued"); e.ActorID != owner.UserID || it.Secret == "" {
 			t.Errorf("token issued by %q", e.ActorID)
 		}
 		must(t, f.acc.RevokeSCIMToken(ctx, admin, it.Token.ID))

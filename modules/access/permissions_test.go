@@ -45,6 +45,10 @@ type permissionCase struct {
 	prep   func(f *fx, tid string, v access.Viewer) func() error
 }
 
+// ownerOnly are the functions that need the owner role besides their permission: what
+// they do would hand whoever does it every role.
+var ownerOnly = map[string]bool{"ConfigureSAML": true, "IssueSCIMToken": true}
+
 // seeSpace creates a space the viewer can see (a viewer grant), so that a refusal is
 // Forbidden rather than not found.
 func seeSpace(f *fx, tid string, v access.Viewer) access.Space {
@@ -281,10 +285,15 @@ func TestPermissionsOfEveryFunction(t *testing.T) {
 				for _, p := range ps {
 					call := c.prep(f, tid, p.v)
 					err := call()
-					allowed := c.perm == "" || p.v.Can(c.perm)
+					hasPerm := c.perm == "" || p.v.Can(c.perm)
+					allowed := hasPerm && (!ownerOnly[c.name] || p.v.IsOwner())
 					switch {
 					case allowed && err != nil:
 						t.Errorf("%s: refused: %v", p.name, err)
+					case !allowed && hasPerm:
+						if apperr.CodeOf(err) != "FORBIDDEN" || !strings.Contains(apperr.PublicMessage(err), "only an owner may") {
+							t.Errorf("%s: got %v, want FORBIDDEN: only an owner", p.name, err)
+						}
 					case !allowed && apperr.KindOf(err) != c.denied:
 						t.Errorf("%s: got %v (kind %q), want kind %q", p.name, err, apperr.KindOf(err), c.denied)
 					case !allowed && c.denied == apperr.KindForbidden && apperr.CodeOf(err) != "FORBIDDEN":
