@@ -68,10 +68,10 @@ func TestPermissions(t *testing.T) {
 				return `query($id: ID!) { group(id: $id) { id displayName members { nodes { id } } } }`, map[string]any{"id": gid("Group", f.group(f.user()))}
 			}, ""},
 			{"spaces", "", func(string) (string, map[string]any) {
-				return `{ spaces(first: 5) { nodes { id name viewerRole grants { role } effectiveMembers { role } } } }`, nil
+				return `{ spaces(first: 5) { nodes { id name viewerRole grants { role } effectiveMembers(first: 5) { nodes { role } } } } }`, nil
 			}, ""},
 			{"space, seen through MANAGE_SPACES", access.PermManageSpaces, func(string) (string, map[string]any) {
-				return `query($id: ID!) { space(id: $id) { id grants { role } effectiveMembers { role } } }`, map[string]any{"id": gid("Space", f.space())}
+				return `query($id: ID!) { space(id: $id) { id grants { role } effectiveMembers { nodes { role } pageInfo { hasNextPage } } } }`, map[string]any{"id": gid("Space", f.space())}
 			}, "null"},
 			{"space, seen through a grant", "", func(caller string) (string, map[string]any) {
 				return `query($id: ID!) { space(id: $id) { id viewerRole grants { role } } }`, map[string]any{"id": gid("Space", f.space(caller))}
@@ -395,7 +395,7 @@ func TestTenantIsolation(t *testing.T) {
 			   roles { id name } roleMappings { group { id } role { id } } }`,
 			`{ users(first: 20) { nodes { id userName groups { id } roles { role { id } group { id } } effectiveSpaces { space { id } } } } }`,
 			`{ groups(first: 20) { nodes { id displayName members(first: 20) { nodes { id } } spaceGrants { space { id } } } } }`,
-			`{ spaces(first: 20) { nodes { id name grants { principal { ... on User { id } ... on Group { id } } } effectiveMembers { user { id } } } } }`,
+			`{ spaces(first: 20) { nodes { id name grants { principal { ... on User { id } ... on Group { id } } } effectiveMembers { nodes { user { id } } } } } }`,
 			`{ auditEvents(first: 100) { nodes { id actor { id } target { id display } changes { before after } } } }`,
 		} {
 			part := a.must(owner, q, nil)
@@ -485,7 +485,11 @@ func TestPagination(t *testing.T) {
 				d := a.must(token, q, vars)
 				nodes := dig(d, path+".nodes").([]any)
 				for i, n := range nodes {
-					id := n.(map[string]any)["id"].(string)
+					node := n.(map[string]any)
+					if u, ok := node["user"]; ok { // a space's member
+						node = u.(map[string]any)
+					}
+					id := node["id"].(string)
 					if seen[id] {
 						t.Fatalf("%s: %s on two pages", path, id)
 					}
@@ -534,6 +538,15 @@ func TestPagination(t *testing.T) {
 		}
 		if all := walk(manager, `query($a: String) { spaces(first: 2, after: $a) { `+page+` } }`, "spaces", nil); strings.Join(all, ",") != strings.Join(mapIDs("Space", spaces), ",") {
 			t.Errorf("spaces for a space manager: %v", all)
+		}
+		// A space's members: seven through the group, one of them also directly.
+		f.grant(spaces[0], "group", big)
+		f.grant(spaces[0], "user", extras[3])
+		spaceMembers := walk(manager, `query($s: ID!, $a: String) { space(id: $s) { effectiveMembers(first: 2, after: $a) {
+			edges { cursor } nodes { user { id } } pageInfo { hasNextPage endCursor } } } }`,
+			"space.effectiveMembers", map[string]any{"s": gid("Space", spaces[0])})
+		if want := mapIDs("User", extras); strings.Join(spaceMembers, ",") != strings.Join(want, ",") {
+			t.Errorf("space members:\n%v\nwant\n%v", spaceMembers, want)
 		}
 		mine := walk(member, `query($a: String) { spaces(first: 2, after: $a) { `+page+` } }`, "spaces", nil)
 		if want := mapIDs("Space", []string{spaces[1], spaces[4], spaces[5]}); strings.Join(mine, ",") != strings.Join(want, ",") {

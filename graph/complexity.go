@@ -14,6 +14,7 @@ func complexity() ComplexityRoot {
 	c.Query.Spaces = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Query.AuditEvents = func(child int, _ *model.AuditFilter, first *int, _ *string) int { return page(child, first) }
 	c.Group.Members = func(child int, first *int, _ *string) int { return page(child, first) }
+	c.Space.EffectiveMembers = func(child int, first *int, _ *string) int { return page(child, first) }
 	return c
 }
 

@@ -280,7 +280,7 @@ type ComplexityRoot struct {
 	Space struct {
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
-		EffectiveMembers func(childComplexity int) int
+		EffectiveMembers func(childComplexity int, first *int, after *string) int
 		Grants           func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Name             func(childComplexity int) int
@@ -317,6 +317,17 @@ type ComplexityRoot struct {
 		Role    func(childComplexity int) int
 		Sources func(childComplexity int) int
 		User    func(childComplexity int) int
+	}
+
+	SpaceMemberConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SpaceMemberEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -444,7 +455,7 @@ type RoleMappingResolver interface {
 }
 type SpaceResolver interface {
 	Grants(ctx context.Context, obj *model.Space) ([]*model.SpaceGrant, error)
-	EffectiveMembers(ctx context.Context, obj *model.Space) ([]*model.SpaceMember, error)
+	EffectiveMembers(ctx context.Context, obj *model.Space, first *int, after *string) (*model.SpaceMemberConnection, error)
 	ViewerRole(ctx context.Context, obj *model.Space) (*model.SpaceRole, error)
 }
 type SpaceAccessResolver interface {
@@ -1617,7 +1628,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Space.EffectiveMembers(childComplexity), true
+		args, err := ec.field_Space_effectiveMembers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Space.EffectiveMembers(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Space.grants":
 		if e.ComplexityRoot.Space.Grants == nil {
 			break
@@ -1749,6 +1765,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SpaceMember.User(childComplexity), true
+
+	case "SpaceMemberConnection.edges":
+		if e.ComplexityRoot.SpaceMemberConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMemberConnection.Edges(childComplexity), true
+	case "SpaceMemberConnection.nodes":
+		if e.ComplexityRoot.SpaceMemberConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMemberConnection.Nodes(childComplexity), true
+	case "SpaceMemberConnection.pageInfo":
+		if e.ComplexityRoot.SpaceMemberConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMemberConnection.PageInfo(childComplexity), true
+
+	case "SpaceMemberEdge.cursor":
+		if e.ComplexityRoot.SpaceMemberEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMemberEdge.Cursor(childComplexity), true
+	case "SpaceMemberEdge.node":
+		if e.ComplexityRoot.SpaceMemberEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMemberEdge.Node(childComplexity), true
 
 	case "Subscription.auditEvents":
 		if e.ComplexityRoot.Subscription.AuditEvents == nil {
@@ -2757,8 +2805,17 @@ type Space implements Node {
   updatedAt: Time!
   "Who has been given access directly: users and groups."
   grants: [SpaceGrant!]!
-  "Every user with access, directly or through groups, with the highest role."
-  effectiveMembers: [SpaceMember!]!
+  """
+  Every user with access, directly or through groups (nested ones included), with the
+  highest role and every grant that gives it; in a stable order, a page at a time (a
+  space shared with a large group has as many members as the group).
+  """
+  effectiveMembers(
+    "Page size, 1 to 100."
+    first: Int = 50
+    "The endCursor of the previous page; omit for the first page."
+    after: String
+  ): SpaceMemberConnection!
   "The viewer's own role here; null when they have none (they see it through MANAGE_SPACES)."
   viewerRole: SpaceRole
 }
@@ -2824,6 +2881,24 @@ type SpaceAccess {
   role: SpaceRole!
   "Every grant that gives access: direct first, then by group name."
   sources: [AccessSource!]!
+}
+
+"A member in a page of a space's members."
+type SpaceMemberEdge {
+  "Pass it as ` + "`" + `after` + "`" + ` to continue after this member."
+  cursor: String!
+  "The member."
+  node: SpaceMember!
+}
+
+"A page of a space's members."
+type SpaceMemberConnection {
+  "The members with their cursors."
+  edges: [SpaceMemberEdge!]!
+  "The members alone."
+  nodes: [SpaceMember!]!
+  "Whether more follow, and where this page ends."
+  pageInfo: PageInfo!
 }
 
 "A user with access to a space."
@@ -3614,6 +3689,28 @@ func (ec *executionContext) childFields_SpaceMember(ctx context.Context, field g
 		return ec.fieldContext_SpaceMember_sources(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SpaceMember", field.Name)
+}
+
+func (ec *executionContext) childFields_SpaceMemberConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SpaceMemberConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_SpaceMemberConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SpaceMemberConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpaceMemberConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SpaceMemberEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SpaceMemberEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_SpaceMemberEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpaceMemberEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4469,6 +4566,28 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Space_effectiveMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -9196,25 +9315,37 @@ func (ec *executionContext) _Space_effectiveMembers(ctx context.Context, field g
 			return ec.fieldContext_Space_effectiveMembers(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Space().EffectiveMembers(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Space().EffectiveMembers(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.SpaceMember) graphql.Marshaler {
-			return ec.marshalNSpaceMember2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpaceMemberConnection) graphql.Marshaler {
+			return ec.marshalNSpaceMemberConnection2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberConnection(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Space_effectiveMembers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Space_effectiveMembers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Space",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SpaceMember(ctx, field)
+			return ec.childFields_SpaceMemberConnection(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Space_effectiveMembers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -9686,6 +9817,157 @@ func (ec *executionContext) fieldContext_SpaceMember_sources(_ context.Context, 
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccessSource(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpaceMemberConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SpaceMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMemberConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SpaceMemberEdge) graphql.Marshaler {
+			return ec.marshalNSpaceMemberEdge2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMemberConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpaceMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpaceMemberEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpaceMemberConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SpaceMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMemberConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SpaceMember) graphql.Marshaler {
+			return ec.marshalNSpaceMember2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMemberConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpaceMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpaceMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpaceMemberConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SpaceMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMemberConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMemberConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpaceMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpaceMemberEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SpaceMemberEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMemberEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMemberEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpaceMemberEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SpaceMemberEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SpaceMemberEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMemberEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpaceMember) graphql.Marshaler {
+			return ec.marshalNSpaceMember2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMember(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMemberEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpaceMemberEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpaceMember(ctx, field)
 		},
 	}
 	return fc, nil
@@ -15287,6 +15569,97 @@ func (ec *executionContext) _SpaceMember(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var spaceMemberConnectionImplementors = []string{"SpaceMemberConnection"}
+
+func (ec *executionContext) _SpaceMemberConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SpaceMemberConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spaceMemberConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpaceMemberConnection")
+		case "edges":
+			out.Values[i] = ec._SpaceMemberConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._SpaceMemberConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SpaceMemberConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var spaceMemberEdgeImplementors = []string{"SpaceMemberEdge"}
+
+func (ec *executionContext) _SpaceMemberEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SpaceMemberEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spaceMemberEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpaceMemberEdge")
+		case "cursor":
+			out.Values[i] = ec._SpaceMemberEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SpaceMemberEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -17295,6 +17668,42 @@ func (ec *executionContext) marshalNSpaceMember2ᚖgithubᚗcomᚋgatehouseᚑde
 		return graphql.Null
 	}
 	return ec._SpaceMember(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSpaceMemberConnection2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberConnection(ctx context.Context, sel ast.SelectionSet, v *model.SpaceMemberConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SpaceMemberConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSpaceMemberEdge2ᚕᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SpaceMemberEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSpaceMemberEdge2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSpaceMemberEdge2ᚖgithubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceMemberEdge(ctx context.Context, sel ast.SelectionSet, v *model.SpaceMemberEdge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SpaceMemberEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSpaceRole2githubᚗcomᚋgatehouseᚑdevᚋgatehouseᚋgraphᚋmodelᚐSpaceRole(ctx context.Context, v any) (model.SpaceRole, error) {

@@ -739,20 +739,28 @@ func (r *spaceResolver) Grants(ctx context.Context, obj *model.Space) ([]*model.
 }
 
 // EffectiveMembers is the resolver for the effectiveMembers field.
-func (r *spaceResolver) EffectiveMembers(ctx context.Context, obj *model.Space) ([]*model.SpaceMember, error) {
+func (r *spaceResolver) EffectiveMembers(ctx context.Context, obj *model.Space, first *int, after *string) (*model.SpaceMemberConnection, error) {
+	n, cur, err := pageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
 	v, err := r.viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := r.Access.EffectiveMembers(ctx, v, obj.RawID)
+	ms, more, err := r.Access.EffectiveMembers(ctx, v, obj.RawID, cur, n)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*model.SpaceMember, len(ms))
-	for i, m := range ms {
-		out[i] = &model.SpaceMember{Role: toSpaceRole(m.Role), Sources: toSources(m.Sources), UserRawID: m.UserID}
+	c := &model.SpaceMemberConnection{Edges: []*model.SpaceMemberEdge{}, Nodes: []*model.SpaceMember{}, PageInfo: &model.PageInfo{HasNextPage: more}}
+	for _, m := range ms {
+		node := &model.SpaceMember{Role: toSpaceRole(m.Role), Sources: toSources(m.Sources), UserRawID: m.UserID}
+		cur := cursorOf(m.UserID)
+		c.Edges = append(c.Edges, &model.SpaceMemberEdge{Cursor: cur, Node: node})
+		c.Nodes = append(c.Nodes, node)
+		c.PageInfo.EndCursor = &cur
 	}
-	return out, nil
+	return c, nil
 }
 
 // ViewerRole is the resolver for the viewerRole field.

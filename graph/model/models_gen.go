@@ -424,6 +424,24 @@ type SpaceEdge struct {
 	Node *Space `json:"node"`
 }
 
+// A page of a space's members.
+type SpaceMemberConnection struct {
+	// The members with their cursors.
+	Edges []*SpaceMemberEdge `json:"edges"`
+	// The members alone.
+	Nodes []*SpaceMember `json:"nodes"`
+	// Whether more follow, and where this page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// A member in a page of a space's members.
+type SpaceMemberEdge struct {
+	// Pass it as `after` to continue after this member.
+	Cursor string `json:"cursor"`
+	// The member.
+	Node *SpaceMember `json:"node"`
+}
+
 // Live events over the graphql-transport-ws websocket protocol at /graphql. Authenticate
 // in connection_init with {"authorization": "Bearer <session token>"} (or the session
 // cookie, from the Gatehouse origin). The connection closes when its session ends.

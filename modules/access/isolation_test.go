@@ -72,7 +72,7 @@ func TestTenantIsolation(t *testing.T) {
 			"RevokeAccess space": func() error { return f.acc.RevokeAccess(ctx, v, theirSpace.ID, access.PrincipalUser, their.ID) },
 			"RevokeAccess user":  func() error { return f.acc.RevokeAccess(ctx, v, mySpace.ID, access.PrincipalUser, their.ID) },
 			"RevokeAccess group": func() error { return f.acc.RevokeAccess(ctx, v, mySpace.ID, access.PrincipalGroup, theirGroup.ID) },
-			"EffectiveMembers":   func() error { _, err := f.acc.EffectiveMembers(ctx, v, theirSpace.ID); return err },
+			"EffectiveMembers":   func() error { _, _, err := f.acc.EffectiveMembers(ctx, v, theirSpace.ID, "", 10); return err },
 			"UpdateUser": func() error {
 				_, err := f.acc.UpdateUser(ctx, v, their.ID, 0, func(u *identity.User) error { u.Title = "x"; return nil })
 				return err

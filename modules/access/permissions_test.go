@@ -129,7 +129,7 @@ var permissionCases = []permissionCase{
 	}},
 	{"EffectiveMembers", access.PermManageSpaces, apperr.KindNotFound, func(f *fx, tid string, v access.Viewer) func() error {
 		sp := f.space(tid, f.name("Space"))
-		return func() error { _, err := f.acc.EffectiveMembers(ctx, v, sp.ID); return err }
+		return func() error { _, _, err := f.acc.EffectiveMembers(ctx, v, sp.ID, "", 10); return err }
 	}},
 	{"CreateUser", access.PermManageUsers, apperr.KindForbidden, func(f *fx, tid string, v access.Viewer) func() error {
 		return func() error {

@@ -670,44 +670,55 @@ func (s *Service) effectiveSpaces(ctx context.Context, tenantID string, userIDs 
 	return out, nil
 }
 
-// EffectiveMembers returns everyone with access to a space the viewer may see: users
-// granted directly and the members of every granted group (nested groups included),
-// ordered by user id, each with the highest role and every source.
-func (s *Service) EffectiveMembers(ctx context.Context, v Viewer, spaceID string) ([]EffectiveMember, error) {
+// EffectiveMembers returns a page of everyone with access to a space the viewer may
+// see: users granted directly and the members of every granted group (nested groups
+// included), each with the highest role and every source. The page holds up to first
+// people after the user id after, in user id order, and more says whether others follow.
+func (s *Service) EffectiveMembers(ctx context.Context, v Viewer, spaceID, after string, first int) (members []EffectiveMember, more bool, err error) {
 	if err := v.signedIn(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sp, _, err := s.visibleSpace(ctx, s.db, v, spaceID, false)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	first = min(max(first, 1), MaxPageSize)
 	var rows []accessRow
+	// The page is chosen among distinct people first, then every source of each is
+	// read, so that a person's sources are never split across pages.
 	err = s.db.NewRaw(`WITH RECURSIVE sub(root_id, group_id) AS (
 			SELECT g.group_id, g.group_id FROM space_grants AS g WHERE g.space_id = ? AND g.group_id IS NOT NULL
 			UNION
 			SELECT sub.root_id, m.member_group_id FROM sub JOIN group_members AS m ON m.group_id = sub.group_id
 			WHERE m.member_group_id IS NOT NULL
+		), acc AS (
+			SELECT g.user_id, g.space_id, g.role, 'direct' AS kind, '' AS group_id, '' AS group_name
+			FROM space_grants AS g WHERE g.space_id = ? AND g.user_id IS NOT NULL
+			UNION ALL
+			SELECT m.user_id, g.space_id, g.role, 'group', gr.id, gr.display_name
+			FROM sub JOIN space_grants AS g ON g.space_id = ? AND g.group_id = sub.root_id
+			JOIN group_members AS m ON m.group_id = sub.group_id AND m.user_id IS NOT NULL
+			JOIN groups AS gr ON gr.id = sub.root_id
+		), page AS (
+			SELECT DISTINCT user_id FROM acc WHERE user_id > ? ORDER BY user_id LIMIT ?
 		)
-		SELECT g.user_id, g.space_id, g.role, 'direct' AS kind, '' AS group_id, '' AS group_name
-		FROM space_grants AS g WHERE g.space_id = ? AND g.user_id IS NOT NULL
-		UNION ALL
-		SELECT m.user_id, g.space_id, g.role, 'group', gr.id, gr.display_name
-		FROM sub JOIN space_grants AS g ON g.space_id = ? AND g.group_id = sub.root_id
-		JOIN group_members AS m ON m.group_id = sub.group_id AND m.user_id IS NOT NULL
-		JOIN groups AS gr ON gr.id = sub.root_id
-		ORDER BY user_id`, sp.ID, sp.ID, sp.ID).Scan(ctx, &rows)
+		SELECT acc.* FROM acc WHERE acc.user_id IN (SELECT user_id FROM page) ORDER BY acc.user_id`,
+		sp.ID, sp.ID, sp.ID, after, first+1).Scan(ctx, &rows)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := []EffectiveMember{}
+	members = []EffectiveMember{}
 	for _, r := range rows {
-		if n := len(out); n == 0 || out[n-1].UserID != r.UserID {
-			out = append(out, EffectiveMember{UserID: r.UserID})
+		if n := len(members); n == 0 || members[n-1].UserID != r.UserID {
+			members = append(members, EffectiveMember{UserID: r.UserID})
 		}
-		m := &out[len(out)-1]
+		m := &members[len(members)-1]
 		fold(&m.Role, &m.Sources, r.source())
 	}
-	return out, nil
+	if len(members) > first {
+		return members[:first], true, nil
+	}
+	return members, false, nil
 }
 
 // SpaceAccess answers the per-request question "may this user open this space, and as

@@ -72,18 +72,35 @@ func TestEffectiveAccess(t *testing.T) {
 		}
 
 		admin := f.person(tid, "Admin", access.RoleAdmin)
-		members, err := f.acc.EffectiveMembers(ctx, admin, design.ID)
+		members, more, err := f.acc.EffectiveMembers(ctx, admin, design.ID, "", 100)
 		must(t, err)
 		wantMembers := []access.EffectiveMember{
 			{UserID: ada.ID, Role: access.SpaceManager, Sources: want[ada.ID][0].Sources},
 			{UserID: cyd.ID, Role: access.SpaceManager, Sources: want[cyd.ID][0].Sources},
 		}
-		if !reflect.DeepEqual(members, wantMembers) {
-			t.Fatalf("EffectiveMembers =\n%+v\nwant\n%+v", members, wantMembers)
+		if !reflect.DeepEqual(members, wantMembers) || more {
+			t.Fatalf("EffectiveMembers =\n%+v (more: %v)\nwant\n%+v", members, more, wantMembers)
+		}
+		// A page at a time: a page counts people, so Ada's three sources stay together.
+		var paged []access.EffectiveMember
+		for after, pages := "", 0; ; pages++ {
+			page, more, err := f.acc.EffectiveMembers(ctx, admin, design.ID, after, 1)
+			must(t, err)
+			if len(page) != 1 || pages > 2 {
+				t.Fatalf("page %d: %+v (more: %v)", pages, page, more)
+			}
+			paged = append(paged, page...)
+			if !more {
+				break
+			}
+			after = page[0].UserID
+		}
+		if !reflect.DeepEqual(paged, wantMembers) {
+			t.Fatalf("EffectiveMembers one at a time =\n%+v\nwant\n%+v", paged, wantMembers)
 		}
 		// Anyone with access may list who else has it.
 		bobV := f.viewer(tid, bob.ID)
-		if ms, err := f.acc.EffectiveMembers(ctx, bobV, runbooks.ID); err != nil || len(ms) != 3 {
+		if ms, _, err := f.acc.EffectiveMembers(ctx, bobV, runbooks.ID, "", 100); err != nil || len(ms) != 3 {
 			t.Fatalf("EffectiveMembers as a space editor = %+v, %v", ms, err)
 		}
 
