@@ -14,9 +14,15 @@ func complexity() ComplexityRoot {
 	c.Query.Spaces = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Query.AuditEvents = func(child int, _ *model.AuditFilter, first *int, _ *string) int { return page(child, first) }
 	c.Group.Members = func(child int, first *int, _ *string) int { return page(child, first) }
-	c.Space.EffectiveMembers = func(child int, first *int, _ *string) int { return page(child, first) }
+	c.Space.EffectiveMembers = func(child int, first *int, _ *string) int { return effectiveMembersCost + page(child, first) }
 	return c
 }
+
+// effectiveMembersCost is what a space's effectiveMembers costs besides its page:
+// finding who is on the page reads the space's whole membership (every member of every
+// granted group), so a request may ask for few of these lists (a hundred spaces'
+// members in one query is over the limit).
+const effectiveMembersCost = 50
 
 func page(child int, first *int) int {
 	n := defaultPageSize
