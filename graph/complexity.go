@@ -18,10 +18,10 @@ func complexity() ComplexityRoot {
 	return c
 }
 
-// effectiveMembersCost is what a space's effectiveMembers costs besides its page:
-// finding who is on the page reads the space's whole membership (every member of every
-// granted group), so a request may ask for few of these lists (a hundred spaces'
-// members in one query is over the limit).
+// effectiveMembersCost is what a space's effectiveMembers costs besides its page: each
+// list is statements of its own (the groups behind the space, a seek per group, the
+// sources), not batched across spaces, so a request may ask for few of them (a hundred
+// spaces' members in one query is over the limit).
 const effectiveMembersCost = 50
 
 func page(child int, first *int) int {

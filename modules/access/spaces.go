@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -674,6 +675,11 @@ func (s *Service) effectiveSpaces(ctx context.Context, tenantID string, userIDs 
 // see: users granted directly and the members of every granted group (nested groups
 // included), each with the highest role and every source. The page holds up to first
 // people after the user id after, in user id order, and more says whether others follow.
+//
+// A page costs what its size does, not what the space's membership does: the groups
+// that give access are listed first (grants and the groups inside them, a short list),
+// then the page is taken from one LIMITed index seek per source, then the sources of the
+// people on it are read.
 func (s *Service) EffectiveMembers(ctx context.Context, v Viewer, spaceID, after string, first int) (members []EffectiveMember, more bool, err error) {
 	if err := v.signedIn(); err != nil {
 		return nil, false, err
@@ -683,31 +689,46 @@ func (s *Service) EffectiveMembers(ctx context.Context, v Viewer, spaceID, after
 		return nil, false, err
 	}
 	first = min(max(first, 1), MaxPageSize)
+	var groups []string
+	err = s.db.NewRaw(`WITH RECURSIVE sub(group_id) AS (
+			SELECT g.group_id FROM space_grants AS g WHERE g.space_id = ? AND g.group_id IS NOT NULL
+			UNION
+			SELECT m.member_group_id FROM sub JOIN group_members AS m ON m.group_id = sub.group_id
+			WHERE m.member_group_id IS NOT NULL
+		)
+		SELECT group_id FROM sub`, sp.ID).Scan(ctx, &groups)
+	if err != nil {
+		return nil, false, err
+	}
+	ids, err := s.firstMembers(ctx, v.TenantID, sp.ID, groups, after, first+1)
+	if err != nil {
+		return nil, false, err
+	}
+	if more = len(ids) > first; more {
+		ids = ids[:first]
+	}
+	members = []EffectiveMember{}
+	if len(ids) == 0 {
+		return members, false, nil
+	}
 	var rows []accessRow
-	// The page is chosen among distinct people first, then every source of each is
-	// read, so that a person's sources are never split across pages.
 	err = s.db.NewRaw(`WITH RECURSIVE sub(root_id, group_id) AS (
 			SELECT g.group_id, g.group_id FROM space_grants AS g WHERE g.space_id = ? AND g.group_id IS NOT NULL
 			UNION
 			SELECT sub.root_id, m.member_group_id FROM sub JOIN group_members AS m ON m.group_id = sub.group_id
 			WHERE m.member_group_id IS NOT NULL
-		), acc AS (
-			SELECT g.user_id, g.space_id, g.role, 'direct' AS kind, '' AS group_id, '' AS group_name
-			FROM space_grants AS g WHERE g.space_id = ? AND g.user_id IS NOT NULL
-			UNION ALL
-			SELECT m.user_id, g.space_id, g.role, 'group', gr.id, gr.display_name
-			FROM sub JOIN space_grants AS g ON g.space_id = ? AND g.group_id = sub.root_id
-			JOIN group_members AS m ON m.group_id = sub.group_id AND m.user_id IS NOT NULL
-			JOIN groups AS gr ON gr.id = sub.root_id
-		), page AS (
-			SELECT DISTINCT user_id FROM acc WHERE user_id > ? ORDER BY user_id LIMIT ?
 		)
-		SELECT acc.* FROM acc WHERE acc.user_id IN (SELECT user_id FROM page) ORDER BY acc.user_id`,
-		sp.ID, sp.ID, sp.ID, after, first+1).Scan(ctx, &rows)
+		SELECT g.user_id, g.space_id, g.role, 'direct' AS kind, '' AS group_id, '' AS group_name
+		FROM space_grants AS g WHERE g.space_id = ? AND g.user_id IN (?)
+		UNION ALL
+		SELECT m.user_id, g.space_id, g.role, 'group', gr.id, gr.display_name
+		FROM sub JOIN space_grants AS g ON g.space_id = ? AND g.group_id = sub.root_id
+		JOIN group_members AS m ON m.group_id = sub.group_id AND m.user_id IN (?)
+		JOIN groups AS gr ON gr.id = sub.root_id
+		ORDER BY user_id`, sp.ID, sp.ID, bun.In(ids), sp.ID, bun.In(ids)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, false, err
 	}
-	members = []EffectiveMember{}
 	for _, r := range rows {
 		if n := len(members); n == 0 || members[n-1].UserID != r.UserID {
 			members = append(members, EffectiveMember{UserID: r.UserID})
@@ -715,10 +736,51 @@ func (s *Service) EffectiveMembers(ctx context.Context, v Viewer, spaceID, after
 		m := &members[len(members)-1]
 		fold(&m.Role, &m.Sources, r.source())
 	}
-	if len(members) > first {
-		return members[:first], true, nil
+	return members, more, nil
+}
+
+// seeksPerStatement bounds the UNION ALL of one statement (SQLite allows 500 terms).
+const seeksPerStatement = 200
+
+// firstMembers returns the n smallest distinct ids after after among the users granted
+// space directly and the user members of groups, reading at most n from each.
+func (s *Service) firstMembers(ctx context.Context, tenantID, spaceID string, groups []string, after string, n int) ([]string, error) {
+	parts := []string{`SELECT * FROM (SELECT principal_id AS user_id FROM space_grants
+		WHERE tenant_id = ? AND space_id = ? AND principal_type = 'user' AND principal_id > ? ORDER BY principal_id LIMIT ?) AS d`}
+	args := []any{tenantID, spaceID, after, n}
+	seen := map[string]bool{}
+	var ids []string
+	flush := func() error {
+		var got []string
+		if err := s.db.NewRaw(strings.Join(parts, " UNION ALL "), args...).Scan(ctx, &got); err != nil {
+			return err
+		}
+		for _, id := range got {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		parts, args = parts[:0], args[:0]
+		return nil
 	}
-	return members, false, nil
+	for i, g := range groups {
+		parts = append(parts, `SELECT * FROM (SELECT member_id AS user_id FROM group_members
+			WHERE tenant_id = ? AND group_id = ? AND member_type = ? AND member_id > ? ORDER BY member_id LIMIT ?) AS p`+strconv.Itoa(i))
+		args = append(args, tenantID, g, MemberUser, after, n)
+		if len(parts) == seeksPerStatement {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(parts) > 0 {
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(ids)
+	return ids[:min(len(ids), n)], nil
 }
 
 // SpaceAccess answers the per-request question "may this user open this space, and as

@@ -430,3 +430,70 @@ func TestGroupReadsNeedTheFeature(t *testing.T) {
 		}
 	})
 }
+
+// A space shared with more groups than one statement's seeks hold (some nested, some
+// overlapping) and with people directly: its members page the same whatever the page
+// size, each person once with every source, and a page reads no more than its size from
+// each source.
+func TestEffectiveMembersOfManyGroups(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		tid := f.tenant(tenancy.ProvisioningManual, tenancy.FeatureUserGroups).ID
+		op := f.op(tid)
+		sp := f.space(tid, "Everyone")
+		var people []string
+		for i := range 30 {
+			people = append(people, f.user(tid, fmt.Sprintf("P%d", i), identity.SourceApp).ID)
+		}
+		sources := map[string]int{} // person -> how many grants reach them
+		var last access.Group
+		for i := range 230 {
+			// Group i holds persons i%30 and (i+7)%30; every tenth group is nested in the
+			// previous tenth one instead of being granted itself.
+			g := f.group(tid, fmt.Sprintf("G%03d", i), identity.SourceApp, people[i%30], people[(i+7)%30])
+			if i%10 == 0 && i > 0 {
+				f.addMembers(tid, last.ID, g.ID)
+			} else {
+				f.grant(tid, sp.ID, access.PrincipalGroup, g.ID, access.SpaceViewer)
+			}
+			if i%10 == 0 {
+				last = g
+			}
+		}
+		f.grant(tid, sp.ID, access.PrincipalUser, people[3], access.SpaceManager)
+		f.grant(tid, sp.ID, access.PrincipalUser, f.user(tid, "Solo", identity.SourceApp).ID, access.SpaceEditor)
+
+		all, more, err := f.acc.EffectiveMembers(ctx, op, sp.ID, "", 100)
+		must(t, err)
+		if more || len(all) != 31 {
+			t.Fatalf("%d members (more: %v), want 31", len(all), more)
+		}
+		for i, m := range all {
+			if i > 0 && all[i-1].UserID >= m.UserID {
+				t.Fatalf("members out of order at %d", i)
+			}
+			sources[m.UserID] = len(m.Sources)
+		}
+		if a := all[slices.IndexFunc(all, func(m access.EffectiveMember) bool { return m.UserID == people[3] })]; a.Role != access.SpaceManager || a.Sources[0].Kind != "direct" {
+			t.Fatalf("the directly granted person: %+v", a)
+		}
+		for _, size := range []int{1, 7, 30} {
+			var paged []access.EffectiveMember
+			for after := ""; ; {
+				page, more, err := f.acc.EffectiveMembers(ctx, op, sp.ID, after, size)
+				must(t, err)
+				if len(page) > size || more && len(page) < size {
+					t.Fatalf("page of %d (more: %v) at size %d", len(page), more, size)
+				}
+				paged = append(paged, page...)
+				if !more {
+					break
+				}
+				after = page[len(page)-1].UserID
+			}
+			if !reflect.DeepEqual(paged, all) {
+				t.Fatalf("paged by %d: %d members, want the %d of one page, alike", size, len(paged), len(all))
+			}
+		}
+	})
+}
