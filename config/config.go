@@ -288,6 +288,15 @@ var settings = []setting{
 		get:  func(c *Config) string { return strconv.FormatBool(c.ServerTiming) }},
 }
 
+// redactSecret is how a refused secret value is quoted in the error: a URL with its
+// password masked, any other secret (the sealing key) not at all.
+func redactSecret(s setting, v string) string {
+	if s.env == "GATEHOUSE_DATABASE_URL" || s.env == "GATEHOUSE_REDIS_URL" {
+		return db.Redact(v)
+	}
+	return fmt.Sprintf("(%d characters, not shown)", len(v))
+}
+
 func parsePublicURL(v string) (*url.URL, error) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -330,7 +339,7 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 		if err := s.set(&c, v); err != nil {
 			shown := v
 			if s.secret {
-				shown = db.Redact(v)
+				shown = redactSecret(s, v)
 			}
 			if source == "default" {
 				errs = append(errs, fmt.Errorf("default of %s %q: %w", s.env, shown, err))

@@ -67,7 +67,7 @@ func ParseURL(raw string) (Target, error) {
 		return Target{Dialect: SQLite, DSN: "file:" + path + "?" + q, Path: path}, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		if _, err := url.Parse(raw); err != nil {
-			return Target{}, fmt.Errorf("postgres URL does not parse: %w", err)
+			return Target{}, fmt.Errorf("postgres URL does not parse: %w", urlError(err))
 		}
 		return Target{Dialect: Postgres, DSN: raw}, nil
 	default:
@@ -138,10 +138,24 @@ func enableWAL(ctx context.Context, bdb *bun.DB) error {
 }
 
 // Redact returns a database or cache URL with its password replaced by "***", for
-// logs and `gatehouse config`.
+// logs, errors and `gatehouse config`. A URL that net/url cannot parse, or parses
+// without user information because the password holds an unescaped '#', '/', '?' or
+// '%', still has everything between "scheme://user:" and its last '@' masked.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil || (u.User == nil && strings.Contains(raw, "@")) {
+		scheme, rest, ok := strings.Cut(raw, "://")
+		at := strings.LastIndexByte(rest, '@')
+		if !ok || at < 0 {
+			return raw
+		}
+		user, _, hasPassword := strings.Cut(rest[:at], ":")
+		if !hasPassword {
+			return raw
+		}
+		return scheme + "://" + user + ":***@" + rest[at+1:]
+	}
+	if u.User == nil {
 		return raw
 	}
 	if _, has := u.User.Password(); has {
@@ -149,6 +163,16 @@ func Redact(raw string) string {
 	}
 	s := u.String()
 	return strings.Replace(s, "%2A%2A%2A", "***", 1)
+}
+
+// urlError is what net/url found wrong without the URL it quotes, which may hold a
+// password (escape special characters in one as %XX, e.g. '#' as %23).
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%w (escape special characters in the password as %%XX, e.g. '#' as %%23)", ue.Err)
+	}
+	return err
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation in either

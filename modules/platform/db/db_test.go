@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -41,5 +42,29 @@ func TestOpenSQLiteConcurrentlyEnablesWAL(t *testing.T) {
 	var mode string
 	if err := bdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+// Redact hides the password of every database or Redis URL, including ones net/url
+// cannot parse or parses without user information (an unescaped '#', '/' or '%').
+func TestRedact(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"postgres://gatehouse:s3cret@db:5432/gatehouse?sslmode=disable", "postgres://gatehouse:***@db:5432/gatehouse?sslmode=disable"},
+		{"postgres://gatehouse@db/gatehouse", "postgres://gatehouse@db/gatehouse"},
+		{"postgres://db/gatehouse?application_name=x", "postgres://db/gatehouse?application_name=x"},
+		{"sqlite:./gatehouse.db", "sqlite:./gatehouse.db"},
+		{"redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"},
+		{"postgres://gatehouse:pa#s3cret@db/gatehouse", "postgres://gatehouse:***@db/gatehouse"},
+		{"postgres://gatehouse:pa/s3cret@db/gatehouse", "postgres://gatehouse:***@db/gatehouse"},
+		{"postgres://gatehouse:pa%zzs3cret@db/gatehouse", "postgres://gatehouse:***@db/gatehouse"},
+		{"redis://:pa@s3cret@cache:6379", "redis://:***@cache:6379"},
+	} {
+		if got := db.Redact(c.in); got != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	// A URL that does not parse is refused without being quoted back.
+	if _, err := db.ParseURL("postgres://gatehouse:pa%zzs3cret@db/gatehouse"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("ParseURL error = %v; want a refusal that does not show the password", err)
 	}
 }
