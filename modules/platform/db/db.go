@@ -69,10 +69,26 @@ func ParseURL(raw string) (Target, error) {
 		if _, err := url.Parse(raw); err != nil {
 			return Target{}, fmt.Errorf("postgres URL does not parse: %w", urlError(err))
 		}
+		if err := checkPostgresDSN(raw); err != nil {
+			return Target{}, err
+		}
 		return Target{Dialect: Postgres, DSN: raw}, nil
 	default:
 		return Target{}, errors.New(`unsupported database URL: use "sqlite:PATH" or "postgres://user:password@host:5432/dbname?sslmode=disable"`)
 	}
+}
+
+// checkPostgresDSN builds the driver's configuration from raw, as Open will, and turns
+// the driver's panic on a setting it refuses (an unknown sslmode, an unreadable
+// sslrootcert) into an error.
+func checkPostgresDSN(raw string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("postgres URL is not usable: %v", v)
+		}
+	}()
+	pgdriver.NewConnector(pgdriver.WithDSN(raw))
+	return nil
 }
 
 // Open connects to the database named by rawURL and checks that it answers.

@@ -68,3 +68,27 @@ func TestRedact(t *testing.T) {
 		t.Errorf("ParseURL error = %v; want a refusal that does not show the password", err)
 	}
 }
+
+// A PostgreSQL URL the driver would refuse is refused when the configuration is read,
+// with an error, instead of panicking later when the database is opened.
+func TestParseURLRefusesWhatTheDriverRefuses(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://gatehouse@db/gatehouse?sslmode=requires",
+		"postgres://gatehouse@db/gatehouse?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+	} {
+		_, err := db.ParseURL(raw)
+		if err == nil {
+			t.Errorf("ParseURL(%q) accepted it", raw)
+		}
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Errorf("Open(%q) panicked: %v", raw, v)
+				}
+			}()
+			if _, err := db.Open(context.Background(), raw); err == nil {
+				t.Errorf("Open(%q) succeeded", raw)
+			}
+		}()
+	}
+}
