@@ -311,11 +311,14 @@ func parsePublicURL(v string) (*url.URL, error) {
 
 // Flags holds the command-line flags of every setting, registered on a caller's FlagSet
 // so each subcommand accepts the same server settings beside its own flags.
-type Flags struct{ vals map[string]*string }
+type Flags struct {
+	fs   *flag.FlagSet
+	vals map[string]*string
+}
 
 // Register adds one flag per setting to fs.
 func Register(fs *flag.FlagSet) *Flags {
-	f := &Flags{vals: map[string]*string{}}
+	f := &Flags{fs: fs, vals: map[string]*string{}}
 	for _, s := range settings {
 		f.vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
 	}
@@ -328,13 +331,17 @@ func Register(fs *flag.FlagSet) *Flags {
 func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	var c Config
 	var errs []error
+	// A flag given on the command line wins even when empty (`--redis-url=` for the
+	// in-process cache); an empty variable counts as unset.
+	given := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	for _, s := range settings {
 		v, source := s.def, "default"
 		if e := getenv(s.env); e != "" {
 			v, source = e, s.env
 		}
-		if fv := *f.vals[s.flag]; fv != "" {
-			v, source = fv, "--"+s.flag
+		if given[s.flag] {
+			v, source = *f.vals[s.flag], "--"+s.flag
 		}
 		if err := s.set(&c, v); err != nil {
 			shown := v

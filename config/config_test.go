@@ -87,3 +87,24 @@ func TestPrintMasksOddPasswords(t *testing.T) {
 		t.Errorf("gatehouse config shows the password:\n%s", b.String())
 	}
 }
+
+// The flag wins over the variable even when it is given empty: `--redis-url=` runs on
+// the in-process cache, `--secret-key=` unsealed, whatever the environment says.
+func TestEmptyFlagWinsOverEnvironment(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_REDIS_URL": "redis://cache:6379/0", "GATEHOUSE_PUBLIC_URL": "https://id.example.com"}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f := Register(fs)
+	if err := fs.Parse([]string{"--redis-url=", "--public-url="}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RedisURL != "" {
+		t.Errorf("--redis-url= with GATEHOUSE_REDIS_URL set: RedisURL = %q, want the in-process cache", cfg.RedisURL)
+	}
+	if !cfg.PublicURLDerived {
+		t.Errorf("--public-url= with GATEHOUSE_PUBLIC_URL set: public URL %s, want one derived from the listen address", cfg.PublicURL)
+	}
+}
