@@ -361,11 +361,13 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	c.GraphQLIntrospection = c.resolveAuto(c.graphQLIntrospection)
 	c.GraphiQL = c.resolveAuto(c.graphiQL)
 	if c.PublicURL == nil {
-		host := c.Listen
-		if strings.HasPrefix(host, ":") {
-			host = "localhost" + host
+		// Listening on every interface (":8080", "0.0.0.0:8080", "[::]:8080"), the
+		// address clients can use on this machine is localhost.
+		host, port, _ := net.SplitHostPort(c.Listen)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "localhost"
 		}
-		c.PublicURL = &url.URL{Scheme: "http", Host: host}
+		c.PublicURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
 		c.PublicURLDerived = true
 	}
 	return c, nil
