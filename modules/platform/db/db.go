@@ -91,6 +91,9 @@ func checkPostgresDSN(raw string) (err error) {
 	return nil
 }
 
+// connMaxIdleTime is how long an idle connection stays open (a variable for tests).
+var connMaxIdleTime = 5 * time.Minute
+
 // Open connects to the database named by rawURL and checks that it answers.
 func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 	t, err := ParseURL(rawURL)
@@ -105,18 +108,22 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 			return nil, err
 		}
 		if t.Path == ":memory:" {
-			// Each connection to :memory: is a separate database; keep exactly one.
+			// Each connection to :memory: is a separate database, gone when it closes:
+			// keep exactly one, open for good (never closed for being idle).
 			sqldb.SetMaxOpenConns(1)
+			sqldb.SetMaxIdleConns(1)
+			sqldb.SetConnMaxIdleTime(0)
+			sqldb.SetConnMaxLifetime(0)
 		} else {
 			sqldb.SetMaxOpenConns(8)
+			sqldb.SetConnMaxIdleTime(connMaxIdleTime)
 		}
-		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		bdb = bun.NewDB(sqldb, sqlitedialect.New())
 	case Postgres:
 		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(t.DSN)))
 		sqldb.SetMaxOpenConns(4 * runtime.GOMAXPROCS(0))
 		sqldb.SetMaxIdleConns(4 * runtime.GOMAXPROCS(0))
-		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		sqldb.SetConnMaxIdleTime(connMaxIdleTime)
 		bdb = bun.NewDB(sqldb, pgdialect.New())
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/modules/platform/db"
 )
@@ -90,5 +91,24 @@ func TestParseURLRefusesWhatTheDriverRefuses(t *testing.T) {
 				t.Errorf("Open(%q) succeeded", raw)
 			}
 		}()
+	}
+}
+
+// An in-memory SQLite database lives as long as its one connection: an idle server must
+// not close it and start over on an empty database.
+func TestSQLiteInMemorySurvivesIdleness(t *testing.T) {
+	defer db.SetConnMaxIdleTime(50 * time.Millisecond)()
+	ctx := context.Background()
+	bdb, err := db.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	if _, err := bdb.ExecContext(ctx, "CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // database/sql reaps idle connections once a second at most
+	if _, err := bdb.ExecContext(ctx, "INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatalf("after an idle moment the in-memory database is gone: %v", err)
 	}
 }
