@@ -365,3 +365,20 @@ func TestDerivedPublicURLOnEveryInterface(t *testing.T) {
 		t.Errorf("config with GATEHOUSE_LISTEN=[::]:8080:\n%s", out)
 	}
 }
+
+// With GATEHOUSE_AUTO_MIGRATE=false on a database whose schema is behind the binary, the
+// server and the commands stop at once and say to run `gatehouse migrate up`, instead of
+// failing later with "no such table".
+func TestAutoMigrateOffOnAnUnmigratedDatabase(t *testing.T) {
+	getenv := envOf("GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t), "GATEHOUSE_AUTO_MIGRATE", "false")
+	for _, args := range [][]string{{"tenant", "list"}, {"serve", "--listen", "127.0.0.1:0"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := run(ctx, args, getenv, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "gatehouse migrate up") {
+			t.Errorf("gatehouse %s: %v; want an error saying to run `gatehouse migrate up`", strings.Join(args, " "), err)
+		}
+	}
+	mustCLI(t, getenv, "migrate", "up")
+	mustCLI(t, getenv, "tenant", "list")
+}

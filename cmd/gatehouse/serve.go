@@ -152,6 +152,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		for _, n := range applied {
 			log.Info("applied migration", "name", n)
 		}
+	} else if err := requireMigrated(ctx, bdb); err != nil {
+		return err
 	}
 	c, err := openCache(ctx, cfg, log)
 	if err != nil {
