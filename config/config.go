@@ -288,6 +288,15 @@ var settings = []setting{
 		get:  func(c *Config) string { return strconv.FormatBool(c.ServerTiming) }},
 }
 
+// redactSecret is how a refused secret value is quoted in the error: a URL with its
+// password masked, any other secret (the sealing key) not at all.
+func redactSecret(s setting, v string) string {
+	if s.env == "GATEHOUSE_DATABASE_URL" || s.env == "GATEHOUSE_REDIS_URL" {
+		return db.Redact(v)
+	}
+	return fmt.Sprintf("(%d characters, not shown)", len(v))
+}
+
 func parsePublicURL(v string) (*url.URL, error) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -302,11 +311,14 @@ func parsePublicURL(v string) (*url.URL, error) {
 
 // Flags holds the command-line flags of every setting, registered on a caller's FlagSet
 // so each subcommand accepts the same server settings beside its own flags.
-type Flags struct{ vals map[string]*string }
+type Flags struct {
+	fs   *flag.FlagSet
+	vals map[string]*string
+}
 
 // Register adds one flag per setting to fs.
 func Register(fs *flag.FlagSet) *Flags {
-	f := &Flags{vals: map[string]*string{}}
+	f := &Flags{fs: fs, vals: map[string]*string{}}
 	for _, s := range settings {
 		f.vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
 	}
@@ -319,18 +331,22 @@ func Register(fs *flag.FlagSet) *Flags {
 func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	var c Config
 	var errs []error
+	// A flag given on the command line wins even when empty (`--redis-url=` for the
+	// in-process cache); an empty variable counts as unset.
+	given := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	for _, s := range settings {
 		v, source := s.def, "default"
 		if e := getenv(s.env); e != "" {
 			v, source = e, s.env
 		}
-		if fv := *f.vals[s.flag]; fv != "" {
-			v, source = fv, "--"+s.flag
+		if given[s.flag] {
+			v, source = *f.vals[s.flag], "--"+s.flag
 		}
 		if err := s.set(&c, v); err != nil {
 			shown := v
 			if s.secret {
-				shown = db.Redact(v)
+				shown = redactSecret(s, v)
 			}
 			if source == "default" {
 				errs = append(errs, fmt.Errorf("default of %s %q: %w", s.env, shown, err))
@@ -345,11 +361,13 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	c.GraphQLIntrospection = c.resolveAuto(c.graphQLIntrospection)
 	c.GraphiQL = c.resolveAuto(c.graphiQL)
 	if c.PublicURL == nil {
-		host := c.Listen
-		if strings.HasPrefix(host, ":") {
-			host = "localhost" + host
+		// Listening on every interface (":8080", "0.0.0.0:8080", "[::]:8080"), the
+		// address clients can use on this machine is localhost.
+		host, port, _ := net.SplitHostPort(c.Listen)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "localhost"
 		}
-		c.PublicURL = &url.URL{Scheme: "http", Host: host}
+		c.PublicURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
 		c.PublicURLDerived = true
 	}
 	return c, nil

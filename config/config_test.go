@@ -46,3 +46,65 @@ func TestGraphQLDevelopmentDefaults(t *testing.T) {
 		}
 	}
 }
+
+// A refused secret must not be printed back: the error goes to a terminal or a log.
+func TestInvalidSecretsAreNotEchoed(t *testing.T) {
+	for _, c := range []struct{ env, value, secret string }{
+		{"GATEHOUSE_SECRET_KEY", "dG9vLXNob3J0LWJ1dC1zdGlsbC1hLXNlY3JldA==", "dG9vLXNob3J0"},
+		{"GATEHOUSE_DATABASE_URL", "postgres://gatehouse:pa%zzs3cret@db/gatehouse", "s3cret"},
+		{"GATEHOUSE_DATABASE_URL", "postgres://gatehouse:pa#s3cret@db/gatehouse", "s3cret"},
+		{"GATEHOUSE_DATABASE_URL", "postgres://gatehouse:pa/s3cret@db/gatehouse", "s3cret"},
+		{"GATEHOUSE_REDIS_URL", "redis://:pa%zzs3cret@cache:6379", "s3cret"},
+	} {
+		env := map[string]string{c.env: c.value}
+		_, err := Register(flag.NewFlagSet("t", flag.ContinueOnError)).Load(func(k string) string { return env[k] })
+		if err == nil {
+			t.Errorf("%s=%q accepted", c.env, c.value)
+			continue
+		}
+		if strings.Contains(err.Error(), c.secret) {
+			t.Errorf("%s: the error shows the secret: %v", c.env, err)
+		}
+		if !strings.Contains(err.Error(), c.env) {
+			t.Errorf("%s: the error does not name the variable: %v", c.env, err)
+		}
+	}
+}
+
+// `gatehouse config` masks a password even in a URL that parses oddly (an unescaped
+// '#' starts a fragment, so net/url sees no user information).
+func TestPrintMasksOddPasswords(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://gatehouse:pa#s3cret@db/gatehouse"}
+	cfg, err := Register(flag.NewFlagSet("t", flag.ContinueOnError)).Load(func(k string) string { return env[k] })
+	if err != nil {
+		return // refused is fine too, as long as the refusal does not show it (above)
+	}
+	var b strings.Builder
+	if err := cfg.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "s3cret") {
+		t.Errorf("gatehouse config shows the password:\n%s", b.String())
+	}
+}
+
+// The flag wins over the variable even when it is given empty: `--redis-url=` runs on
+// the in-process cache, `--secret-key=` unsealed, whatever the environment says.
+func TestEmptyFlagWinsOverEnvironment(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_REDIS_URL": "redis://cache:6379/0", "GATEHOUSE_PUBLIC_URL": "https://id.example.com"}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f := Register(fs)
+	if err := fs.Parse([]string{"--redis-url=", "--public-url="}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RedisURL != "" {
+		t.Errorf("--redis-url= with GATEHOUSE_REDIS_URL set: RedisURL = %q, want the in-process cache", cfg.RedisURL)
+	}
+	if !cfg.PublicURLDerived {
+		t.Errorf("--public-url= with GATEHOUSE_PUBLIC_URL set: public URL %s, want one derived from the listen address", cfg.PublicURL)
+	}
+}

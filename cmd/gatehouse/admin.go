@@ -36,11 +36,36 @@ func openStore(ctx context.Context, cfg config.Config) (*bun.DB, *tenancy.Servic
 			bdb.Close()
 			return nil, nil, fmt.Errorf("migrating the database: %w", err)
 		}
+	} else if err := requireMigrated(ctx, bdb); err != nil {
+		bdb.Close()
+		return nil, nil, err
 	}
 	clk := clock.System{}
 	svc := tenancy.New(bdb, clk, audit.New(clk), net.DefaultResolver)
 	svc.AllowPrivateMetadataURLs(cfg.SAMLMetadataAllowPrivate)
 	return bdb, svc, nil
+}
+
+// requireMigrated refuses a database whose schema is behind this binary when
+// auto-migrate is off, naming the fix, rather than letting the first query fail with
+// "no such table". If the status cannot be read (a database user without the right to
+// create bun's migration tables), it lets the process go on.
+func requireMigrated(ctx context.Context, bdb *bun.DB) error {
+	list, err := migrations.List(ctx, bdb)
+	if err != nil {
+		return nil
+	}
+	var pending []string
+	for _, m := range list {
+		if !m.Applied {
+			pending = append(pending, m.Name)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the database schema is behind this gatehouse: %d migration(s) pending, from %s; run `gatehouse migrate up` (GATEHOUSE_AUTO_MIGRATE is false)",
+		len(pending), pending[0])
 }
 
 // announceChanges lets a command's changes to tenants and their SCIM tokens reach the

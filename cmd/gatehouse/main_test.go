@@ -332,3 +332,53 @@ func TestSCIMTokenRevocationReachesTheServer(t *testing.T) {
 		})
 	}
 }
+
+// Listening on every interface (0.0.0.0, ::, or just ":port") without a public URL, the
+// URLs the server emits name localhost and the bound port, as `gatehouse config` says,
+// not the unspecified address, which no client can use.
+func TestDerivedPublicURLOnEveryInterface(t *testing.T) {
+	getenv := envOf("GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--listen", "0.0.0.0:0"}, getenv, io.Discard, logs) }()
+	bound := regexp.MustCompile(`msg="gatehouse is listening" addr=\S*:(\d+) `)
+	var port string
+	for deadline := time.Now().Add(20 * time.Second); port == "" || !strings.Contains(logs.String(), "msg=endpoints"); time.Sleep(20 * time.Millisecond) {
+		if m := bound.FindStringSubmatch(logs.String()); m != nil {
+			port = m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	if want := "scim_base_url=http://localhost:" + port + "/scim/v2"; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+	out := mustCLI(t, envOf("GATEHOUSE_LISTEN", "[::]:8080"), "config")
+	if !strings.Contains(out, "http://localhost:8080\n") {
+		t.Errorf("config with GATEHOUSE_LISTEN=[::]:8080:\n%s", out)
+	}
+}
+
+// With GATEHOUSE_AUTO_MIGRATE=false on a database whose schema is behind the binary, the
+// server and the commands stop at once and say to run `gatehouse migrate up`, instead of
+// failing later with "no such table".
+func TestAutoMigrateOffOnAnUnmigratedDatabase(t *testing.T) {
+	getenv := envOf("GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t), "GATEHOUSE_AUTO_MIGRATE", "false")
+	for _, args := range [][]string{{"tenant", "list"}, {"serve", "--listen", "127.0.0.1:0"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := run(ctx, args, getenv, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "gatehouse migrate up") {
+			t.Errorf("gatehouse %s: %v; want an error saying to run `gatehouse migrate up`", strings.Join(args, " "), err)
+		}
+	}
+	mustCLI(t, getenv, "migrate", "up")
+	mustCLI(t, getenv, "tenant", "list")
+}

@@ -152,6 +152,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		for _, n := range applied {
 			log.Info("applied migration", "name", n)
 		}
+	} else if err := requireMigrated(ctx, bdb); err != nil {
+		return err
 	}
 	c, err := openCache(ctx, cfg, log)
 	if err != nil {
@@ -179,7 +181,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("cannot listen on %s (GATEHOUSE_LISTEN): %w", cfg.Listen, err)
 	}
 	if cfg.PublicURLDerived {
-		cfg.PublicURL.Host = ln.Addr().String()
+		// The port actually bound (the listen address may say :0); the host stays
+		// the derived one (localhost when listening on every interface).
+		host, _, _ := net.SplitHostPort(cfg.PublicURL.Host)
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		cfg.PublicURL.Host = net.JoinHostPort(host, port)
 	}
 	ids := identity.New(bdb, clk, auditLog, c, log)
 	s := &server{cfg: cfg, log: log, db: bdb, cache: c, clock: clk, audit: auditLog, tenancy: ten, identity: ids, keys: keyStore,

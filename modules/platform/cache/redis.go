@@ -33,7 +33,12 @@ type Redis struct {
 func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL does not parse: %w", err)
+		// Not err itself: it quotes the URL, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis URL does not parse: %w (escape special characters in the password as %%XX, e.g. '#' as %%23)", err)
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, errors.New(`redis URL must start with redis:// or rediss://, e.g. "redis://127.0.0.1:6379/0"`)

@@ -67,13 +67,32 @@ func ParseURL(raw string) (Target, error) {
 		return Target{Dialect: SQLite, DSN: "file:" + path + "?" + q, Path: path}, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		if _, err := url.Parse(raw); err != nil {
-			return Target{}, fmt.Errorf("postgres URL does not parse: %w", err)
+			return Target{}, fmt.Errorf("postgres URL does not parse: %w", urlError(err))
+		}
+		if err := checkPostgresDSN(raw); err != nil {
+			return Target{}, err
 		}
 		return Target{Dialect: Postgres, DSN: raw}, nil
 	default:
 		return Target{}, errors.New(`unsupported database URL: use "sqlite:PATH" or "postgres://user:password@host:5432/dbname?sslmode=disable"`)
 	}
 }
+
+// checkPostgresDSN builds the driver's configuration from raw, as Open will, and turns
+// the driver's panic on a setting it refuses (an unknown sslmode, an unreadable
+// sslrootcert) into an error.
+func checkPostgresDSN(raw string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("postgres URL is not usable: %v", v)
+		}
+	}()
+	pgdriver.NewConnector(pgdriver.WithDSN(raw))
+	return nil
+}
+
+// connMaxIdleTime is how long an idle connection stays open (a variable for tests).
+var connMaxIdleTime = 5 * time.Minute
 
 // Open connects to the database named by rawURL and checks that it answers.
 func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
@@ -89,18 +108,22 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 			return nil, err
 		}
 		if t.Path == ":memory:" {
-			// Each connection to :memory: is a separate database; keep exactly one.
+			// Each connection to :memory: is a separate database, gone when it closes:
+			// keep exactly one, open for good (never closed for being idle).
 			sqldb.SetMaxOpenConns(1)
+			sqldb.SetMaxIdleConns(1)
+			sqldb.SetConnMaxIdleTime(0)
+			sqldb.SetConnMaxLifetime(0)
 		} else {
 			sqldb.SetMaxOpenConns(8)
+			sqldb.SetConnMaxIdleTime(connMaxIdleTime)
 		}
-		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		bdb = bun.NewDB(sqldb, sqlitedialect.New())
 	case Postgres:
 		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(t.DSN)))
 		sqldb.SetMaxOpenConns(4 * runtime.GOMAXPROCS(0))
 		sqldb.SetMaxIdleConns(4 * runtime.GOMAXPROCS(0))
-		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		sqldb.SetConnMaxIdleTime(connMaxIdleTime)
 		bdb = bun.NewDB(sqldb, pgdialect.New())
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -138,10 +161,24 @@ func enableWAL(ctx context.Context, bdb *bun.DB) error {
 }
 
 // Redact returns a database or cache URL with its password replaced by "***", for
-// logs and `gatehouse config`.
+// logs, errors and `gatehouse config`. A URL that net/url cannot parse, or parses
+// without user information because the password holds an unescaped '#', '/', '?' or
+// '%', still has everything between "scheme://user:" and its last '@' masked.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil || (u.User == nil && strings.Contains(raw, "@")) {
+		scheme, rest, ok := strings.Cut(raw, "://")
+		at := strings.LastIndexByte(rest, '@')
+		if !ok || at < 0 {
+			return raw
+		}
+		user, _, hasPassword := strings.Cut(rest[:at], ":")
+		if !hasPassword {
+			return raw
+		}
+		return scheme + "://" + user + ":***@" + rest[at+1:]
+	}
+	if u.User == nil {
 		return raw
 	}
 	if _, has := u.User.Password(); has {
@@ -149,6 +186,16 @@ func Redact(raw string) string {
 	}
 	s := u.String()
 	return strings.Replace(s, "%2A%2A%2A", "***", 1)
+}
+
+// urlError is what net/url found wrong without the URL it quotes, which may hold a
+// password (escape special characters in one as %XX, e.g. '#' as %23).
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%w (escape special characters in the password as %%XX, e.g. '#' as %%23)", ue.Err)
+	}
+	return err
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation in either

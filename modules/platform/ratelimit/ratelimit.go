@@ -43,7 +43,43 @@ type Redis struct {
 
 // NewRedis returns a limiter on client; prefix is the deployment's Redis key prefix.
 func NewRedis(client redis.UniversalClient, prefix string, log *slog.Logger) *Redis {
-	return &Redis{limiter: redis_rate.NewLimiter(client), prefix: prefix, log: log}
+	return &Redis{limiter: redis_rate.NewLimiter(prefixed{client, prefix}), prefix: prefix, log: log}
+}
+
+// prefixed puts the deployment's prefix in front of the keys redis_rate's scripts
+// touch: redis_rate itself starts every key with "rate:", which would leave the
+// budgets outside the prefix (and outside a Redis ACL granting only it).
+type prefixed struct {
+	redis.UniversalClient
+	prefix string
+}
+
+func (p prefixed) keys(ks []string) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = p.prefix + k
+	}
+	return out
+}
+
+func (p prefixed) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.Eval(ctx, script, p.keys(keys), args...)
+}
+
+func (p prefixed) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.EvalSha(ctx, sha1, p.keys(keys), args...)
+}
+
+func (p prefixed) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.EvalRO(ctx, script, p.keys(keys), args...)
+}
+
+func (p prefixed) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.EvalShaRO(ctx, sha1, p.keys(keys), args...)
+}
+
+func (p prefixed) Del(ctx context.Context, keys ...string) *redis.IntCmd {
+	return p.UniversalClient.Del(ctx, p.keys(keys)...)
 }
 
 // Prefix is the key prefix the limiter writes under.
@@ -51,7 +87,7 @@ func (r *Redis) Prefix() string { return r.prefix }
 
 // Allow takes one request from key's budget.
 func (r *Redis) Allow(ctx context.Context, key string, l Limit) Result {
-	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Burst: l.Burst, Period: time.Second})
+	res, err := r.limiter.Allow(ctx, key, redis_rate.Limit{Rate: l.Rate, Burst: l.Burst, Period: time.Second})
 	if err != nil {
 		r.log.WarnContext(ctx, "rate limit not enforced: redis unavailable", "key", key, "err", err)
 		return Result{Allowed: true}

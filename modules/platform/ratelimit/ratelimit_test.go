@@ -83,3 +83,23 @@ func TestRedisDown(t *testing.T) {
 		}
 	}
 }
+
+// Every key the limiter writes starts with the deployment's prefix
+// (GATEHOUSE_REDIS_PREFIX: "prefix of every Redis key"), so deployments sharing a Redis,
+// and Redis ACLs granting a deployment its prefix (~gatehouse:*), hold its budgets too.
+func TestRedisKeysCarryThePrefix(t *testing.T) {
+	rc, err := cache.NewRedis(context.Background(), testenv.RedisURL(), "test:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	ctx := context.Background()
+	prefix := "test:" + ids.New() + ":"
+	l := ratelimit.NewRedis(rc.Client(), prefix, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l.Allow(ctx, "scim:k", ratelimit.Limit{Rate: 1, Burst: 1})
+	defer rc.Client().Del(ctx, prefix+"rate:scim:k", "rate:"+prefix+"scim:k")
+	if n, err := rc.Client().Exists(ctx, prefix+"rate:scim:k").Result(); err != nil || n != 1 {
+		outside, _ := rc.Client().Exists(ctx, "rate:"+prefix+"scim:k").Result()
+		t.Fatalf("no budget under %q (%v); under %q outside the prefix: %d", prefix+"rate:scim:k", err, "rate:"+prefix+"scim:k", outside)
+	}
+}
