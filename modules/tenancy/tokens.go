@@ -206,8 +206,10 @@ func (s *Service) AuthenticateSCIM(ctx context.Context, secret string) (SCIMPrin
 	}
 	hash := hashSecret(secret)
 	now := s.clock.Now()
-	e, ok := s.scimAuth.get(hash)
+	// The invalidation count is read before the lookup: an entry found and then
+	// invalidated (a revocation in between) is then not remembered again below.
 	forgets := s.scimAuth.forgets.Load()
+	e, ok := s.scimAuth.get(hash)
 	if !ok {
 		// The token and its tenant in one round trip.
 		var row struct {
