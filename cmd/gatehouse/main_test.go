@@ -382,3 +382,24 @@ func TestAutoMigrateOffOnAnUnmigratedDatabase(t *testing.T) {
 	mustCLI(t, getenv, "migrate", "up")
 	mustCLI(t, getenv, "tenant", "list")
 }
+
+// migrate down undoes the last group `up` applied — after a fresh install, everything —
+// so it asks for --yes and, without it, says what it would drop and changes nothing.
+func TestMigrateDownAsksFirst(t *testing.T) {
+	getenv := envOf("GATEHOUSE_DATABASE_URL", testenv.SQLiteURL(t))
+	mustCLI(t, getenv, "migrate", "up")
+	mustCLI(t, getenv, "tenant", "create", "--slug", "acme", "--name", "Acme")
+	_, err := cli(t, getenv, "migrate", "down")
+	if err == nil || !strings.Contains(err.Error(), "_tenancy") || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("migrate down without --yes: %v", err)
+	}
+	if out := mustCLI(t, getenv, "tenant", "list"); !strings.Contains(out, "acme") {
+		t.Fatalf("migrate down without --yes changed the database: %s", out)
+	}
+	if out := mustCLI(t, getenv, "migrate", "down", "--yes"); !strings.Contains(out, "rolled back") {
+		t.Fatalf("migrate down --yes: %s", out)
+	}
+	if out := mustCLI(t, getenv, "migrate", "status"); strings.Contains(out, "applied") {
+		t.Fatalf("after migrate down --yes:\n%s", out)
+	}
+}
