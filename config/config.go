@@ -107,8 +107,12 @@ var settings = []setting{
 	{env: "GATEHOUSE_LISTEN", flag: "listen", def: "127.0.0.1:8080",
 		help: "address the HTTP server listens on (host:port)",
 		set: func(c *Config, v string) error {
-			if _, _, err := net.SplitHostPort(v); err != nil {
+			_, port, err := net.SplitHostPort(v)
+			if err != nil {
 				return errors.New(`must be host:port, e.g. "127.0.0.1:8080" or ":8080"`)
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				return fmt.Errorf("the port %q must be a number from 0 to 65535 (0: any free port)", port)
 			}
 			c.Listen = v
 			return nil

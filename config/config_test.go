@@ -108,3 +108,23 @@ func TestEmptyFlagWinsOverEnvironment(t *testing.T) {
 		t.Errorf("--public-url= with GATEHOUSE_PUBLIC_URL set: public URL %s, want one derived from the listen address", cfg.PublicURL)
 	}
 }
+
+// A listen address is checked whole: a port out of range is refused at configuration,
+// naming the variable, not when serve tries to listen.
+func TestListenPortIsChecked(t *testing.T) {
+	for _, v := range []string{"127.0.0.1:99999", ":http-alt", "127.0.0.1:-1"} {
+		_, err := Register(flag.NewFlagSet("t", flag.ContinueOnError)).Load(func(k string) string {
+			return map[string]string{"GATEHOUSE_LISTEN": v}[k]
+		})
+		if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_LISTEN") || !strings.Contains(err.Error(), "0 to 65535") {
+			t.Errorf("GATEHOUSE_LISTEN=%s: %v", v, err)
+		}
+	}
+	for _, v := range []string{":0", "127.0.0.1:8080", "[::1]:443"} {
+		if _, err := Register(flag.NewFlagSet("t", flag.ContinueOnError)).Load(func(k string) string {
+			return map[string]string{"GATEHOUSE_LISTEN": v}[k]
+		}); err != nil {
+			t.Errorf("GATEHOUSE_LISTEN=%s: %v", v, err)
+		}
+	}
+}
