@@ -332,3 +332,39 @@ func TestTombstonesFromASkewedReplica(t *testing.T) {
 	p.b.PollEndedSessions(ctx)
 	refusedOn(t, p.sb, "a session ended by a replica whose clock is behind", tok)
 }
+
+// A request on replica A read a session (from the cache) just before the session was
+// ended, and its last-seen write then finds no row. It must not clear the burial on its
+// way out: a request on replica B that read the row from the database before the end
+// writes it back afterwards, and B (which has not polled since) would believe it.
+func TestEndedTouchKeepsTheBurial(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		rs := testenv.StartRedis(t)
+		m := cache.NewMemory()
+		t.Cleanup(func() { m.Close() })
+		for name, cs := range map[string][2]cache.Cache{"redis": {redisClient(t, rs.URL()), redisClient(t, rs.URL())}, "memory": {m, m}} {
+			t.Run(name, func(t *testing.T) {
+				// A's clock is two minutes ahead, so A's first use of the session writes its
+				// last-seen time. Each replica has its own Redis client, as two servers do.
+				p := newReplicaPair(t, bdb, cs[0], cs[1], pairOptions{slowB: true, clockA: clock.NewManual(time.Now().Add(2 * time.Minute))})
+				ctx := context.Background()
+				ada := p.user(t, "ada"+name+"@acme.test")
+				sess, tok, err := p.sb.Start(ctx, identity.NewSession{TenantID: p.tenantID, UserID: ada.ID,
+					IdleTimeout: time.Hour, MaxLife: 8 * time.Hour, Method: "saml"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				row, err := p.sb.Session(ctx, p.tenantID, sess.ID) // B's request reads the row
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.b.PollEndedSessions(ctx) // B trusts its cache from here
+				var once sync.Once
+				p.sa.BeforeTouch(func() { once.Do(func() { p.deactivate(t, ada.ID) }) })
+				refusedOn(t, p.sa, "a touch of a session ended meanwhile", tok)
+				p.sb.WriteBack(ctx, row) // B's request writes back what it read
+				refusedOn(t, p.sb, "after a touch found the session gone and a write-back followed", tok)
+			})
+		}
+	})
+}
