@@ -72,6 +72,7 @@ type ended struct {
 
 	wake      chan struct{} // asks the poller for a poll now
 	pollEvery time.Duration
+	overlap   time.Duration // pollOverlap (shorter in tests)
 
 	mu       sync.Mutex
 	recent   map[string]time.Time // session id -> ended at
@@ -82,7 +83,7 @@ type ended struct {
 }
 
 func newEnded(idb bun.IDB, clk clock.Clock, c cache.Cache, log *slog.Logger) *ended {
-	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}, wake: make(chan struct{}, 1), pollEvery: pollEvery}
+	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}, wake: make(chan struct{}, 1), pollEvery: pollEvery, overlap: pollOverlap}
 }
 
 // trusted reports whether a cache entry of session id may be believed: the session is
@@ -161,7 +162,7 @@ func (e *ended) poll(ctx context.Context) {
 	started, gen := time.Now(), e.cache.Generation()
 	now := e.clock.Now()
 	e.mu.Lock()
-	since := e.cursor.Add(-pollOverlap)
+	since := e.cursor.Add(-e.overlap)
 	if e.cursor.IsZero() {
 		since = now.Add(-keepInMemory)
 	}
@@ -217,9 +218,13 @@ func endTx(ctx context.Context, tx bun.IDB, now time.Time, where string, args ..
 		return nil, err
 	}
 	ins := tx.NewInsert().Model(&stones).On("CONFLICT (session_id) DO NOTHING")
-	if expr := db.SharedClock(tx); expr != "" {
-		// Replicas compare these times with each other's: one clock for all of them.
-		ins = ins.Value("ended_at", expr)
+	if db.SharedClock(tx) != "" {
+		// Replicas compare these times with each other's: one clock for all of them, the
+		// database's (db.SharedClock). Read when the tombstones are written, not at the
+		// transaction's start (now()): a transaction that waited long for a lock would
+		// commit tombstones older than pollOverlap behind others already polled, and no
+		// poll would read them.
+		ins = ins.Value("ended_at", "clock_timestamp()")
 	}
 	if _, err := ins.Exec(ctx); err != nil {
 		return nil, err

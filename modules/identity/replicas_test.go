@@ -368,3 +368,37 @@ func TestEndedTouchKeepsTheBurial(t *testing.T) {
 		}
 	})
 }
+
+// A deprovisioning whose transaction stays open a while (waiting for a lock, or for
+// what runs before it) commits its tombstones after others that began later. Replica B,
+// which has polled those, must still read these: here the poll overlap is shortened to
+// what the transaction outlasts, and the ended session's entry is put back as a snapshot
+// restore would.
+func TestTombstonesOfALongTransaction(t *testing.T) {
+	bdb := testenv.Postgres(t)
+	c := testenv.Redis(t)
+	p := newReplicaPair(t, bdb, c, c, pairOptions{slowB: true})
+	p.b.PollOverlap(100 * time.Millisecond)
+	ctx := context.Background()
+	ada, bob := p.user(t, "ada@acme.test"), p.user(t, "bob@acme.test")
+	tok := p.signIn(t, p.sb, ada.ID)
+	p.signIn(t, p.sb, bob.ID)
+	row, err := p.sb.Session(ctx, p.tenantID, sessionIDOf(t, p, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.a.DeleteUser(ctx, p.tenantID, ada.ID, 0, func(ctx context.Context, tx bun.Tx) error {
+		time.Sleep(300 * time.Millisecond)
+		p.deactivate(t, bob.ID) // commits first, with later tombstones
+		p.b.PollEndedSessions(ctx)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "session:{"+ada.ID+"}:"+row.ID, []byte(`{"t":"`+row.TenantID+`","u":"`+ada.ID+`","x":"`+row.ExpiresAt.Format(time.RFC3339Nano)+`","l":"`+time.Now().Format(time.RFC3339Nano)+`","i":3600}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	p.b.PollEndedSessions(ctx)
+	refusedOn(t, p.sb, "a session ended by a transaction that committed after later ones", tok)
+}
