@@ -257,7 +257,7 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 		switch {
 		case old.Active && !u.Active:
 			action = "user.deactivated"
-			if gone, err = endTx(ctx, tx, u.UpdatedAt, "s.user_id = ?", u.ID); err != nil {
+			if gone, err = endTx(ctx, tx, u.UpdatedAt, "s.tenant_id = ? AND s.user_id = ?", tenantID, u.ID); err != nil {
 				return err
 			}
 			changes["sessionsRevoked"] = audit.Change{After: len(gone)}
@@ -296,7 +296,7 @@ func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion
 			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, u.Version, ifVersion)
 		}
 		// Ended explicitly, not by the cascade, so they leave tombstones.
-		if gone, err = endTx(ctx, tx, s.clock.Now(), "s.user_id = ?", u.ID); err != nil {
+		if gone, err = endTx(ctx, tx, s.clock.Now(), "s.tenant_id = ? AND s.user_id = ?", tenantID, u.ID); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model(&u).WherePK().Exec(ctx); err != nil {
