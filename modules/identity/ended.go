@@ -232,6 +232,24 @@ func endTx(ctx context.Context, tx bun.IDB, now time.Time, where string, args ..
 	return gone, nil
 }
 
+// recentlyEndedTx returns the user's sessions ended within keepInMemory (by tx itself
+// included), for an answer that says the user is gone (deactivated or deleted). Another
+// request may have ended them and still be burying them, or waiting out a burial it
+// could not make; purging them again (burying is idempotent) keeps this answer from
+// coming first. The window outlasts any purge: a burial's Redis timeouts plus trustFor.
+func recentlyEndedTx(ctx context.Context, tx bun.IDB, now time.Time, tenantID, userID string) ([]Session, error) {
+	var stones []endedSession
+	err := tx.NewSelect().Model(&stones).Where("ended_at > ? AND user_id = ?", now.Add(-keepInMemory), userID).Scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gone := make([]Session, len(stones))
+	for i, st := range stones {
+		gone[i] = Session{ID: st.SessionID, UserID: st.UserID, TenantID: tenantID}
+	}
+	return gone, nil
+}
+
 // purge buries the cache entries of ended sessions, one command per user: a user's
 // entries share a Redis Cluster hash slot, so each burial is one atomic step. The rows
 // and tombstones are committed; when the burial cannot reach every replica, purge waits

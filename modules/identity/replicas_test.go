@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -401,4 +402,50 @@ func TestTombstonesOfALongTransaction(t *testing.T) {
 	}
 	p.b.PollEndedSessions(ctx)
 	refusedOn(t, p.sb, "a session ended by a transaction that committed after later ones", tok)
+}
+
+// Replica A, cut off from Redis, is still waiting out a deactivation it could not bury
+// when the IdP's next request about the same person (a DELETE, or the same PATCH sent
+// again) arrives. That answer says the person is gone too, so it must not come before
+// the first one could: replica B, which still reads the sessions from Redis, refuses
+// them by the time it is sent.
+func TestLaterDeprovisioningWaitsForTheBurial(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		rs := testenv.StartRedis(t)
+		proxy := testenv.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", rs.Port))
+		p := newReplicaPair(t, bdb, redisClient(t, "redis://"+proxy.Addr+"/0"), redisClient(t, rs.URL()), pairOptions{slowB: true})
+		ctx := context.Background()
+		for _, then := range []string{"patch again", "delete"} {
+			u := p.user(t, "ada-"+strings.ReplaceAll(then, " ", "-")+"@acme.test")
+			tok := p.signIn(t, p.sa, u.ID)
+			p.b.PollEndedSessions(ctx) // B trusts its cache from here
+			proxy.Cut()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				p.deactivate(t, u.ID) // commits at once, then waits out the lost burial
+			}()
+			for {
+				var active bool
+				if err := bdb.NewSelect().Table("users").Column("active").Where("id = ?", u.ID).Scan(ctx, &active); err != nil {
+					t.Fatal(err)
+				}
+				if !active {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			switch then {
+			case "patch again":
+				p.deactivate(t, u.ID)
+			case "delete":
+				if err := p.a.DeleteUser(ctx, p.tenantID, u.ID, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			refusedOn(t, p.sb, "right after the "+then+" was answered", tok)
+			<-done
+			proxy.Restore()
+		}
+	})
 }
