@@ -160,7 +160,18 @@ func (e *ended) watch(ctx context.Context) {
 func (e *ended) poll(ctx context.Context) {
 	// Taken before the query: what the query returns is at least as new as both.
 	started, gen := time.Now(), e.cache.Generation()
+	// Which tombstones are recent is judged by the clock that dated them: the
+	// database's on PostgreSQL (db.SharedClock), not this replica's, which may be
+	// minutes off. A replica ahead would otherwise read none and forget each at once.
 	now := e.clock.Now()
+	if expr := db.SharedClock(e.db); expr != "" {
+		if err := e.db.NewSelect().ColumnExpr(expr).Scan(ctx, &now); err != nil {
+			if ctx.Err() == nil {
+				e.log.WarnContext(ctx, "cannot read ended sessions; trusting no cached session until the database answers", "err", err)
+			}
+			return
+		}
+	}
 	e.mu.Lock()
 	since := e.cursor.Add(-e.overlap)
 	if e.cursor.IsZero() {
