@@ -72,6 +72,7 @@ type ended struct {
 
 	wake      chan struct{} // asks the poller for a poll now
 	pollEvery time.Duration
+	overlap   time.Duration // pollOverlap (shorter in tests)
 
 	mu       sync.Mutex
 	recent   map[string]time.Time // session id -> ended at
@@ -82,7 +83,7 @@ type ended struct {
 }
 
 func newEnded(idb bun.IDB, clk clock.Clock, c cache.Cache, log *slog.Logger) *ended {
-	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}, wake: make(chan struct{}, 1), pollEvery: pollEvery}
+	return &ended{db: idb, clock: clk, cache: c, log: log, recent: map[string]time.Time{}, wake: make(chan struct{}, 1), pollEvery: pollEvery, overlap: pollOverlap}
 }
 
 // trusted reports whether a cache entry of session id may be believed: the session is
@@ -159,9 +160,20 @@ func (e *ended) watch(ctx context.Context) {
 func (e *ended) poll(ctx context.Context) {
 	// Taken before the query: what the query returns is at least as new as both.
 	started, gen := time.Now(), e.cache.Generation()
+	// Which tombstones are recent is judged by the clock that dated them: the
+	// database's on PostgreSQL (db.SharedClock), not this replica's, which may be
+	// minutes off. A replica ahead would otherwise read none and forget each at once.
 	now := e.clock.Now()
+	if expr := db.SharedClock(e.db); expr != "" {
+		if err := e.db.NewSelect().ColumnExpr(expr).Scan(ctx, &now); err != nil {
+			if ctx.Err() == nil {
+				e.log.WarnContext(ctx, "cannot read ended sessions; trusting no cached session until the database answers", "err", err)
+			}
+			return
+		}
+	}
 	e.mu.Lock()
-	since := e.cursor.Add(-pollOverlap)
+	since := e.cursor.Add(-e.overlap)
 	if e.cursor.IsZero() {
 		since = now.Add(-keepInMemory)
 	}
@@ -217,12 +229,34 @@ func endTx(ctx context.Context, tx bun.IDB, now time.Time, where string, args ..
 		return nil, err
 	}
 	ins := tx.NewInsert().Model(&stones).On("CONFLICT (session_id) DO NOTHING")
-	if expr := db.SharedClock(tx); expr != "" {
-		// Replicas compare these times with each other's: one clock for all of them.
-		ins = ins.Value("ended_at", expr)
+	if db.SharedClock(tx) != "" {
+		// Replicas compare these times with each other's: one clock for all of them, the
+		// database's (db.SharedClock). Read when the tombstones are written, not at the
+		// transaction's start (now()): a transaction that waited long for a lock would
+		// commit tombstones older than pollOverlap behind others already polled, and no
+		// poll would read them.
+		ins = ins.Value("ended_at", "clock_timestamp()")
 	}
 	if _, err := ins.Exec(ctx); err != nil {
 		return nil, err
+	}
+	return gone, nil
+}
+
+// recentlyEndedTx returns the user's sessions ended within keepInMemory (by tx itself
+// included), for an answer that says the user is gone (deactivated or deleted). Another
+// request may have ended them and still be burying them, or waiting out a burial it
+// could not make; purging them again (burying is idempotent) keeps this answer from
+// coming first. The window outlasts any purge: a burial's Redis timeouts plus trustFor.
+func recentlyEndedTx(ctx context.Context, tx bun.IDB, now time.Time, tenantID, userID string) ([]Session, error) {
+	var stones []endedSession
+	err := tx.NewSelect().Model(&stones).Where("ended_at > ? AND user_id = ?", now.Add(-keepInMemory), userID).Scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gone := make([]Session, len(stones))
+	for i, st := range stones {
+		gone[i] = Session{ID: st.SessionID, UserID: st.UserID, TenantID: tenantID}
 	}
 	return gone, nil
 }

@@ -20,3 +20,9 @@ func (s *Service) PollEndedSessions(ctx context.Context) { s.ended.poll(ctx) }
 
 // WriteBack is what a request that read sess from the database does with it afterwards.
 func (s *Sessions) WriteBack(ctx context.Context, sess Session) { s.remember(ctx, sess) }
+
+// BeforeTouch makes f run just before each write of a session's last-seen time.
+func (s *Sessions) BeforeTouch(f func()) { s.beforeTouch = f }
+
+// PollOverlap sets how far behind the newest tombstone seen each poll re-reads.
+func (s *Service) PollOverlap(d time.Duration) { s.ended.overlap = d }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,4 +332,146 @@ func TestTombstonesFromASkewedReplica(t *testing.T) {
 	}
 	p.b.PollEndedSessions(ctx)
 	refusedOn(t, p.sb, "a session ended by a replica whose clock is behind", tok)
+}
+
+// A request on replica A read a session (from the cache) just before the session was
+// ended, and its last-seen write then finds no row. It must not clear the burial on its
+// way out: a request on replica B that read the row from the database before the end
+// writes it back afterwards, and B (which has not polled since) would believe it.
+func TestEndedTouchKeepsTheBurial(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		rs := testenv.StartRedis(t)
+		m := cache.NewMemory()
+		t.Cleanup(func() { m.Close() })
+		for name, cs := range map[string][2]cache.Cache{"redis": {redisClient(t, rs.URL()), redisClient(t, rs.URL())}, "memory": {m, m}} {
+			t.Run(name, func(t *testing.T) {
+				// A's clock is two minutes ahead, so A's first use of the session writes its
+				// last-seen time. Each replica has its own Redis client, as two servers do.
+				p := newReplicaPair(t, bdb, cs[0], cs[1], pairOptions{slowB: true, clockA: clock.NewManual(time.Now().Add(2 * time.Minute))})
+				ctx := context.Background()
+				ada := p.user(t, "ada"+name+"@acme.test")
+				sess, tok, err := p.sb.Start(ctx, identity.NewSession{TenantID: p.tenantID, UserID: ada.ID,
+					IdleTimeout: time.Hour, MaxLife: 8 * time.Hour, Method: "saml"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				row, err := p.sb.Session(ctx, p.tenantID, sess.ID) // B's request reads the row
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.b.PollEndedSessions(ctx) // B trusts its cache from here
+				var once sync.Once
+				p.sa.BeforeTouch(func() { once.Do(func() { p.deactivate(t, ada.ID) }) })
+				refusedOn(t, p.sa, "a touch of a session ended meanwhile", tok)
+				p.sb.WriteBack(ctx, row) // B's request writes back what it read
+				refusedOn(t, p.sb, "after a touch found the session gone and a write-back followed", tok)
+			})
+		}
+	})
+}
+
+// A deprovisioning whose transaction stays open a while (waiting for a lock, or for
+// what runs before it) commits its tombstones after others that began later. Replica B,
+// which has polled those, must still read these: here the poll overlap is shortened to
+// what the transaction outlasts, and the ended session's entry is put back as a snapshot
+// restore would.
+func TestTombstonesOfALongTransaction(t *testing.T) {
+	bdb := testenv.Postgres(t)
+	c := testenv.Redis(t)
+	p := newReplicaPair(t, bdb, c, c, pairOptions{slowB: true})
+	p.b.PollOverlap(100 * time.Millisecond)
+	ctx := context.Background()
+	ada, bob := p.user(t, "ada@acme.test"), p.user(t, "bob@acme.test")
+	tok := p.signIn(t, p.sb, ada.ID)
+	p.signIn(t, p.sb, bob.ID)
+	row, err := p.sb.Session(ctx, p.tenantID, sessionIDOf(t, p, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.a.DeleteUser(ctx, p.tenantID, ada.ID, 0, func(ctx context.Context, tx bun.Tx) error {
+		time.Sleep(300 * time.Millisecond)
+		p.deactivate(t, bob.ID) // commits first, with later tombstones
+		p.b.PollEndedSessions(ctx)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "session:{"+ada.ID+"}:"+row.ID, []byte(`{"t":"`+row.TenantID+`","u":"`+ada.ID+`","x":"`+row.ExpiresAt.Format(time.RFC3339Nano)+`","l":"`+time.Now().Format(time.RFC3339Nano)+`","i":3600}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	p.b.PollEndedSessions(ctx)
+	refusedOn(t, p.sb, "a session ended by a transaction that committed after later ones", tok)
+}
+
+// Replica A, cut off from Redis, is still waiting out a deactivation it could not bury
+// when the IdP's next request about the same person (a DELETE, or the same PATCH sent
+// again) arrives. That answer says the person is gone too, so it must not come before
+// the first one could: replica B, which still reads the sessions from Redis, refuses
+// them by the time it is sent.
+func TestLaterDeprovisioningWaitsForTheBurial(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		rs := testenv.StartRedis(t)
+		proxy := testenv.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", rs.Port))
+		p := newReplicaPair(t, bdb, redisClient(t, "redis://"+proxy.Addr+"/0"), redisClient(t, rs.URL()), pairOptions{slowB: true})
+		ctx := context.Background()
+		for _, then := range []string{"patch again", "delete"} {
+			u := p.user(t, "ada-"+strings.ReplaceAll(then, " ", "-")+"@acme.test")
+			tok := p.signIn(t, p.sa, u.ID)
+			p.b.PollEndedSessions(ctx) // B trusts its cache from here
+			proxy.Cut()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				p.deactivate(t, u.ID) // commits at once, then waits out the lost burial
+			}()
+			for {
+				var active bool
+				if err := bdb.NewSelect().Table("users").Column("active").Where("id = ?", u.ID).Scan(ctx, &active); err != nil {
+					t.Fatal(err)
+				}
+				if !active {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			switch then {
+			case "patch again":
+				p.deactivate(t, u.ID)
+			case "delete":
+				if err := p.a.DeleteUser(ctx, p.tenantID, u.ID, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			refusedOn(t, p.sb, "right after the "+then+" was answered", tok)
+			<-done
+			proxy.Restore()
+		}
+	})
+}
+
+// The other way round: the replica that reads the tombstones runs ten minutes ahead of
+// the database. On PostgreSQL the tombstones are dated by the database's clock, so its
+// view of which are recent must be too, or it reads none and trusts entries of ended
+// sessions (put back here as a snapshot restore would).
+func TestTombstonesReadByASkewedReplica(t *testing.T) {
+	bdb := testenv.Postgres(t)
+	c := testenv.Redis(t)
+	ahead := clock.NewManual(time.Now().Add(11 * time.Minute))
+	p := newReplicaPair(t, bdb, c, c, pairOptions{clockA: ahead})
+	ctx := context.Background()
+	ada := p.user(t, "ada@acme.test")
+	tok := p.signIn(t, p.sb, ada.ID)
+	row, err := p.sb.Session(ctx, p.tenantID, sessionIDOf(t, p, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.b.UpdateUser(ctx, p.tenantID, ada.ID, 0, func(u *identity.User) error { u.Active = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "session:{"+ada.ID+"}:"+row.ID, []byte(`{"t":"`+row.TenantID+`","u":"`+ada.ID+`","x":"`+row.ExpiresAt.Add(time.Hour).Format(time.RFC3339Nano)+`","l":"`+ahead.Now().Format(time.RFC3339Nano)+`","i":3600}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	p.a.PollEndedSessions(ctx)
+	refusedOn(t, p.sa, "a session ended, read by a replica whose clock is ahead", tok)
 }

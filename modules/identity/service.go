@@ -230,7 +230,11 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 		changes := diff(&old, &u)
 		if len(changes) == 0 {
 			out = old
-			return nil
+			if !old.Active {
+				// Says the person is gone as well: not before their sessions are.
+				gone, err = recentlyEndedTx(ctx, tx, s.clock.Now(), tenantID, u.ID)
+			}
+			return err
 		}
 		u.Version = old.Version + 1
 		u.UpdatedAt = s.clock.Now()
@@ -257,12 +261,18 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifVersion
 		switch {
 		case old.Active && !u.Active:
 			action = "user.deactivated"
-			if gone, err = endTx(ctx, tx, u.UpdatedAt, "s.user_id = ?", u.ID); err != nil {
+			if gone, err = endTx(ctx, tx, u.UpdatedAt, "s.tenant_id = ? AND s.user_id = ?", tenantID, u.ID); err != nil {
 				return err
 			}
 			changes["sessionsRevoked"] = audit.Change{After: len(gone)}
 		case !old.Active && u.Active:
 			action = "user.reactivated"
+		}
+		if !u.Active {
+			// Those written just now included.
+			if gone, err = recentlyEndedTx(ctx, tx, s.clock.Now(), tenantID, u.ID); err != nil {
+				return err
+			}
 		}
 		out = u
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: action,
@@ -296,14 +306,18 @@ func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifVersion
 			return apperr.PreconditionFailed("user %q has changed (version %d, not %d): fetch it again", id, u.Version, ifVersion)
 		}
 		// Ended explicitly, not by the cascade, so they leave tombstones.
-		if gone, err = endTx(ctx, tx, s.clock.Now(), "s.user_id = ?", u.ID); err != nil {
+		ended, err := endTx(ctx, tx, s.clock.Now(), "s.tenant_id = ? AND s.user_id = ?", tenantID, u.ID)
+		if err != nil {
+			return err
+		}
+		if gone, err = recentlyEndedTx(ctx, tx, s.clock.Now(), tenantID, u.ID); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model(&u).WherePK().Exec(ctx); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "user.deleted", Target: userTarget(&u),
-			Changes: map[string]audit.Change{"sessionsRevoked": {After: len(gone)}}})
+			Changes: map[string]audit.Change{"sessionsRevoked": {After: len(ended)}}})
 	})
 	if err != nil {
 		return err

@@ -93,6 +93,9 @@ type Sessions struct {
 	// check's CPU). Only what verification accepted goes in; expiry, the signing key's
 	// standing and the session itself are still checked on every use.
 	verified *lru.Cache[string, claims]
+	// beforeTouch, when set (tests only), runs just before a session's last-seen time is
+	// written, so a test can end the session between the read and the write.
+	beforeTouch func()
 }
 
 // verifiedTokens bounds the verified-token memory (a few MB at most).
@@ -342,18 +345,27 @@ func (s *Sessions) alive(ctx context.Context, sessionID, userID string) (Session
 			return Session{}, apperr.Unavailable(err, "cannot check the session right now; retry")
 		}
 	}
+	// A session found ended here never has its cache entry deleted: the entry may be
+	// the burial left by whoever ended it (read here a moment before), and deleting it
+	// would let a request that read the row before the end write the session back. An
+	// entry past its deadline expires on its own (its TTL is bounded by the deadlines).
 	if !sess.aliveAt(now) {
-		_ = s.ended.cache.Del(ctx, sessionKey(userID, sessionID))
 		return Session{}, errSessionEnded
 	}
 	if now.Sub(sess.LastSeenAt) >= touchEvery {
+		if s.beforeTouch != nil {
+			s.beforeTouch()
+		}
 		res, err := s.db.NewUpdate().Model((*Session)(nil)).Set("last_seen_at = ?", now).
 			Where("id = ? AND user_id = ?", sessionID, userID).Exec(ctx)
 		if err != nil {
 			return Session{}, apperr.Unavailable(err, "cannot check the session right now; retry")
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			_ = s.ended.cache.Del(ctx, sessionKey(userID, sessionID))
+			// The row is gone: bury the entry (never delete it, see above).
+			if err := s.ended.cache.Bury(ctx, cacheFor, sessionKey(userID, sessionID)); err != nil {
+				s.log.WarnContext(ctx, "session cache unavailable; sessions are checked in the database", "err", err)
+			}
 			return Session{}, errSessionEnded
 		}
 		sess.LastSeenAt = now

@@ -39,6 +39,7 @@ type fixture struct {
 	keys     *keys.Store
 	cache    cache.Cache
 	sessions *identity.Sessions
+	ids      *identity.Service
 	tenantID string
 	user     identity.User
 }
@@ -65,7 +66,7 @@ func setup(t *testing.T, bdb *bun.DB, c cache.Cache) *fixture {
 		t.Fatal(err)
 	}
 	s := ids.Sessions(ks, identity.SessionsConfig{Issuer: issuer})
-	return &fixture{clk: clk, db: bdb, keys: ks, cache: c, sessions: s, tenantID: ten.ID, user: u}
+	return &fixture{clk: clk, db: bdb, keys: ks, cache: c, sessions: s, ids: ids, tenantID: ten.ID, user: u}
 }
 
 func (f *fixture) start(t *testing.T) (identity.Session, string) {
