@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -129,5 +130,30 @@ func TestConcurrentMigratorsApplyOnce(t *testing.T) {
 				t.Fatalf("%d migrations applied across replicas, want exactly %d", total, len(list))
 			}
 		})
+	}
+}
+
+// Every foreign key is the leading part of an index: deleting a referenced row (a user,
+// a group, a tenant) makes PostgreSQL look up the referencing rows by those columns, and
+// without such an index that is a scan of the whole table, under the deleter's locks.
+func TestForeignKeysAreIndexed(t *testing.T) {
+	bdb := testenv.Postgres(t)
+	var missing []string
+	err := bdb.NewRaw(`SELECT c.conrelid::regclass::text || ' (' ||
+			string_agg(a.attname, ', ' ORDER BY k.ord) || ')'
+		FROM pg_constraint AS c
+		CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+		WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+		AND NOT EXISTS (
+			SELECT 1 FROM pg_index AS i WHERE i.indrelid = c.conrelid
+			AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+			AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
+		GROUP BY c.conrelid, c.conname ORDER BY 1`).Scan(context.Background(), &missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		t.Fatalf("foreign keys without an index leading with their columns:\n%s", strings.Join(missing, "\n"))
 	}
 }
