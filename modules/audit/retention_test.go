@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,4 +175,48 @@ func TestCheckResumeAfterPrune(t *testing.T) {
 			t.Fatalf("resuming before the head with nothing kept: %v", err)
 		}
 	})
+}
+
+// pruneHook records an event for its tenant (through another connection, committed)
+// right after the first query of a prune that looks for the events to keep, i.e. while
+// the prune's transaction is choosing what to delete.
+type pruneHook struct {
+	f      *fx
+	tenant string
+	armed  atomic.Bool
+}
+
+func (h *pruneHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (h *pruneHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if strings.Contains(e.Query, "occurred_at >=") && h.armed.CompareAndSwap(true, false) {
+		h.f.record(h.tenant, 1)
+	}
+}
+
+// An event committed while a prune runs is in the retention window (it is newer than
+// the cutoff): the prune must not delete it, even on a tenant whose every older event
+// goes. (PostgreSQL only: SQLite transactions are serialised, so nothing commits while
+// a prune runs.)
+func TestPruneKeepsAnEventCommittedMeanwhile(t *testing.T) {
+	bdb := testenv.Postgres(t)
+	f := newFx(t, bdb)
+	f.recordHourly("acme", 5) // #1..#5, all older than now
+	h := &pruneHook{f: f, tenant: "acme"}
+	bdb.AddQueryHook(h)
+	h.armed.Store(true)
+	n, err := f.log.Prune(ctx, bdb, "acme", f.clock.Now()) // #6 is recorded at now, during the prune
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.armed.Load() {
+		t.Fatal("the hook did not run")
+	}
+	if n != 5 {
+		t.Fatalf("Prune deleted %d events; want the 5 older than the cutoff", n)
+	}
+	wantChain(t, f.all("acme"), 6, 6)
+	if rep := f.mustVerify("acme", 1); rep.FromCheckpoint != 5 {
+		t.Fatalf("%+v", rep)
+	}
 }
