@@ -486,10 +486,16 @@ func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
 			} else if !ok {
 				continue // the catch-up brings them once the session can be checked
 			}
+		events:
 			for _, e := range events {
 				if e.Seq > s.last+1 {
 					if err := s.catchUp(ctx, e.Seq-1); err != nil {
 						return err
+					}
+					if e.Seq > s.last+1 {
+						// The gap is still unread (the session could not be checked):
+						// sending e would skip it for good. The next catch-up brings both.
+						break events
 					}
 				}
 				if !s.send(ctx, e) {

@@ -419,3 +419,88 @@ func auditSubscription(t *testing.T, newAPI func(t *testing.T) *api) {
 		receiveError(t, subscribe(t, c, nil, nil), "next", "FORBIDDEN")
 	})
 }
+
+// sessionCheckFailer makes the session checks of a test fail the way an unreachable
+// database does: the ended-sessions poll always (so the session cache is never trusted
+// and every check reads the database), and the nth session read after arm.
+type sessionCheckFailer struct {
+	mu     sync.Mutex
+	left   int           // session reads to let through before failing one (-1: off)
+	failed chan struct{} // closed when it has failed one
+}
+
+func (h *sessionCheckFailer) arm(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.left, h.failed = n-1, make(chan struct{})
+}
+
+func (h *sessionCheckFailer) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+	q := strings.TrimSpace(e.Query)
+	fail := strings.HasPrefix(q, "SELECT") && strings.Contains(q, "ended_sessions")
+	if strings.Contains(q, "JOIN users AS u ON u.id = s.user_id") {
+		h.mu.Lock()
+		switch {
+		case h.left > 0:
+			h.left--
+		case h.left == 0:
+			h.left, fail = -1, true
+			defer close(h.failed)
+		}
+		h.mu.Unlock()
+	}
+	if fail {
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		return cancelled
+	}
+	return ctx
+}
+
+func (*sessionCheckFailer) AfterQuery(context.Context, *bun.QueryEvent) {}
+
+// A relayed event that skips ahead makes the subscription read the gap from the log;
+// when the session cannot be checked just then, the gap stays unread and the relayed
+// event must wait with it: sent on its own, it would move the subscription past the
+// missing events for good.
+func TestAuditSubscriptionGapNotSkippedWhenSessionUncheckable(t *testing.T) {
+	graph.SetLiveIntervals(t, time.Hour, time.Hour) // only the bus and its gap reads
+	bdb := testenv.Postgres(t)
+	h := &sessionCheckFailer{left: -1}
+	bdb.AddQueryHook(h)
+	a := newAPI(t, bdb)
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	owner := o.tokens["owner"]
+	ch := subscribe(t, a.mustDialWS(owner), a.endCursor(owner), onlyTestEvents)
+	a.record(o.tenant.ID, 1)
+	first := seqOf(receiveEvent(t, ch))
+
+	// #first+1 is committed without its outbox row (its bus message is lost); #first+2 is
+	// relayed. The subscription's first session check (before the relayed event) passes,
+	// the second (before reading the gap) cannot be made.
+	h.arm(2)
+	err := db.RunInTx(context.Background(), a.db, func(ctx context.Context, tx bun.Tx) error {
+		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSystem, Name: "test"})
+		if err := a.audit.Record(ctx, tx, audit.Event{TenantID: o.tenant.ID, Action: "test.event", Target: audit.Target{Type: "test", ID: "lost"}}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", o.tenant.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.record(o.tenant.ID, 1)
+	select {
+	case <-h.failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session check before the gap read was not made")
+	}
+	// The next relayed event, with the session checkable again, brings everything.
+	a.record(o.tenant.ID, 1)
+	for want := first + 1; want <= first+3; want++ {
+		if got := seqOf(receiveEvent(t, ch)); got != want {
+			t.Fatalf("got event #%d; want #%d (events #%d..#%d in order, none skipped)", got, want, first+1, first+3)
+		}
+	}
+}
