@@ -220,3 +220,28 @@ func TestPruneKeepsAnEventCommittedMeanwhile(t *testing.T) {
 		t.Fatalf("%+v", rep)
 	}
 }
+
+// After a prune of chained events nothing may remain at or before the checkpoint: a
+// prune deletes a prefix, older-than-the-chain events first. Events kept there but
+// marked as older than the chain ("legacy", which verification skips) are events
+// hidden behind a checkpoint moved on, and still shown by every reader of the log.
+func TestVerifyFindsEventsHiddenBehindAMovedCheckpoint(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		start := f.recordHourly("acme", 20)
+		if _, err := f.log.Prune(ctx, bdb, "acme", start.Add(10*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		f.mustVerify("acme", 10)
+		f.exec("DELETE FROM audit_outbox")
+		f.exec("UPDATE audit_events SET actor_name = 'forged', prev_hash = 'legacy', hash = 'legacy' WHERE tenant_id = 'acme' AND seq IN (11, 12)")
+		f.exec("UPDATE audit_checkpoints SET seq = 12, hash = (SELECT prev_hash FROM audit_events WHERE tenant_id = 'acme' AND seq = 13) WHERE tenant_id = 'acme'")
+		if n := len(f.all("acme")); n != 10 {
+			t.Fatalf("%d events shown; want the 10 kept, the forged ones among them", n)
+		}
+		rep := f.verify("acme")
+		if rep.OK || rep.BrokenSeq != 11 || !strings.Contains(rep.Reason, "checkpoint") {
+			t.Fatalf("Verify = %+v; want broken at #11 (the checkpoint was moved)", rep)
+		}
+	})
+}
