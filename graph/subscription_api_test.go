@@ -504,3 +504,31 @@ func TestAuditSubscriptionGapNotSkippedWhenSessionUncheckable(t *testing.T) {
 		}
 	}
 }
+
+// A cursor past the end of the tenant's log (another tenant's, or one kept from before
+// the database was restored) names no event of this log. Taken as a position, it would
+// silently skip the events that come to take its place; it is refused instead, by the
+// subscription and by the query.
+func TestAuditCursorPastTheEndIsRefused(t *testing.T) {
+	a := newAPI(t, testenv.Postgres(t))
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	owner := o.tokens["owner"]
+	latest, err := a.audit.Latest(context.Background(), a.db, o.tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Followed from there, the tenant's next events would never arrive.
+	ahead := graph.AuditCursor(latest + 1000)
+	ch := subscribe(t, a.mustDialWS(owner), ahead, onlyTestEvents)
+	a.record(o.tenant.ID, 4)
+	receiveError(t, ch, "next", "BAD_USER_INPUT")
+	if r := a.gql(owner, `query($after: String) { auditEvents(after: $after) { nodes { seq } } }`, map[string]any{"after": ahead}); r.code() != "BAD_USER_INPUT" {
+		t.Fatalf("the query with a cursor past the end of the log: %+v", r)
+	}
+	// The cursor of the newest event is no cursor past the end.
+	ch = subscribe(t, a.mustDialWS(owner), graph.AuditCursor(latest+4), onlyTestEvents)
+	a.record(o.tenant.ID, 1)
+	if ev := receiveEvent(t, ch); seqOf(ev) != latest+5 {
+		t.Fatalf("got %v; want #%d", ev, latest+5)
+	}
+}

@@ -144,10 +144,14 @@ func TestCheckResumeAfterPrune(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		f := newFx(t, bdb)
 		start := f.recordHourly("acme", 10)
-		for _, seq := range []int64{0, 1, 5, 10, 11} {
+		for _, seq := range []int64{0, 1, 5, 10} {
 			if err := f.log.CheckResume(ctx, bdb, "acme", seq); err != nil {
 				t.Fatalf("before any prune, resuming after #%d: %v", seq, err)
 			}
+		}
+		// Past the newest event: no position in this log (another tenant's cursor).
+		if err := f.log.CheckResume(ctx, bdb, "acme", 11); !apperr.Is(err, apperr.KindInvalid) || apperr.CodeOf(err) == audit.CursorExpired {
+			t.Fatalf("resuming after #11 of a log that ends at #10: %v", err)
 		}
 		if _, err := f.log.Prune(ctx, bdb, "acme", start.Add(4*time.Hour)); err != nil { // #1..#4 go
 			t.Fatal(err)
