@@ -395,7 +395,8 @@ var catchUpEvery = time.Second
 // sees (graphql-transport-ws "error"): UNAUTHENTICATED when the session ended,
 // FORBIDDEN when VIEW_AUDIT_LOG was taken away (re-checked every recheckEvery),
 // UNAVAILABLE when the log cannot be read (resubscribe from the last cursor).
-// Resuming after events that retention deleted is refused (CURSOR_EXPIRED).
+// Resuming after events that retention deleted is refused (CURSOR_EXPIRED), and a
+// subscription whose next events retention deletes before it sent them ends with it.
 func (r *Resolver) streamAudit(ctx context.Context, v access.Viewer, f audit.Filter, afterSeq int64, fromNow bool) (<-chan *model.AuditEvent, error) {
 	conn, p := liveConnFrom(ctx), requestFrom(ctx).principal
 	if conn == nil || p == nil {
@@ -558,7 +559,8 @@ func (s *auditStream) send(ctx context.Context, e audit.Stored) bool {
 	}
 }
 
-// catchUp sends everything stored after last, up to upTo (0 = all).
+// catchUp sends everything stored after last, up to upTo (0 = all); it ends the
+// subscription (CURSOR_EXPIRED) when the events right after last are no longer stored.
 func (s *auditStream) catchUp(ctx context.Context, upTo int64) error {
 	for {
 		page, more, err := s.r.Audit.Page(ctx, s.r.DB, s.tenantID, audit.Filter{}, s.last, audit.MaxPage)
@@ -575,6 +577,12 @@ func (s *auditStream) catchUp(ctx context.Context, upTo int64) error {
 			}
 		}
 		for _, e := range page {
+			if s.last > 0 && e.Seq > s.last+1 {
+				// The log has no gaps, so the events in between were deleted since the
+				// subscription started (retention): refuse to skip them silently, as a
+				// resume after them is refused.
+				return apperr.Invalid("the events after #%d (#%d to #%d) were deleted by the audit retention before this subscription sent them: start again from the oldest event kept (after: \"\")", s.last, s.last+1, e.Seq-1).WithCode(audit.CursorExpired)
+			}
 			if upTo > 0 && e.Seq > upTo {
 				return nil
 			}

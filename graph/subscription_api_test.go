@@ -532,3 +532,39 @@ func TestAuditCursorPastTheEndIsRefused(t *testing.T) {
 		t.Fatalf("got %v; want #%d", ev, latest+5)
 	}
 }
+
+// A subscription that is behind when retention deletes the events it has yet to send
+// (a slow replay, or events whose bus messages were lost) must not skip them silently:
+// it ends with CURSOR_EXPIRED, as a resume after them is refused.
+func TestAuditSubscriptionOvertakenByRetentionEnds(t *testing.T) {
+	graph.SetLiveIntervals(t, time.Hour, time.Hour) // only the bus and its gap reads
+	a := newAPI(t, testenv.Postgres(t))
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	owner := o.tokens["owner"]
+	ch := subscribe(t, a.mustDialWS(owner), a.endCursor(owner), onlyTestEvents)
+	a.record(o.tenant.ID, 1)
+	receiveEvent(t, ch)
+
+	// Three events whose bus messages are lost, then retention deletes them (and every
+	// older one) before the subscription has read them; the next event is relayed.
+	err := db.RunInTx(context.Background(), a.db, func(ctx context.Context, tx bun.Tx) error {
+		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSystem, Name: "test"})
+		for i := range 3 {
+			if err := a.audit.Record(ctx, tx, audit.Event{TenantID: o.tenant.ID, Action: "test.event", Target: audit.Target{Type: "test", ID: fmt.Sprint(i)}}); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", o.tenant.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.audit.Prune(context.Background(), a.db, o.tenant.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	a.record(o.tenant.ID, 1)
+	if msg := receiveError(t, ch, "error", "CURSOR_EXPIRED"); !strings.Contains(msg, "retention") {
+		t.Fatalf("message %q", msg)
+	}
+}
