@@ -452,7 +452,7 @@ type auditStream struct {
 
 // run streams until ctx ends (nil) or the subscription cannot go on (why).
 func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
-	if err := s.catchUp(ctx, 0); err != nil {
+	if _, err := s.catchUp(ctx, 0); err != nil {
 		return err
 	}
 	poll := time.NewTicker(catchUpEvery)
@@ -470,7 +470,7 @@ func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
 				return err
 			}
 		case <-poll.C:
-			if err := s.catchUp(ctx, 0); err != nil {
+			if _, err := s.catchUp(ctx, 0); err != nil {
 				return err
 			}
 		case msg, ok := <-live:
@@ -490,10 +490,11 @@ func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
 		events:
 			for _, e := range events {
 				if e.Seq > s.last+1 {
-					if err := s.catchUp(ctx, e.Seq-1); err != nil {
+					read, err := s.catchUp(ctx, e.Seq-1)
+					if err != nil {
 						return err
 					}
-					if e.Seq > s.last+1 {
+					if !read {
 						// The gap is still unread (the session could not be checked):
 						// sending e would skip it for good. The next catch-up brings both.
 						break events
@@ -559,21 +560,22 @@ func (s *auditStream) send(ctx context.Context, e audit.Stored) bool {
 	}
 }
 
-// catchUp sends everything stored after last, up to upTo (0 = all); it ends the
+// catchUp sends everything stored after last, up to upTo (0 = all), and says whether
+// it did (false: the session could not be checked, or ctx ended); it ends the
 // subscription (CURSOR_EXPIRED) when the events right after last are no longer stored.
-func (s *auditStream) catchUp(ctx context.Context, upTo int64) error {
+func (s *auditStream) catchUp(ctx context.Context, upTo int64) (bool, error) {
 	for {
 		page, more, err := s.r.Audit.Page(ctx, s.r.DB, s.tenantID, audit.Filter{}, s.last, audit.MaxPage)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return false, nil
 			}
 			s.r.Log.WarnContext(ctx, "audit subscription: reading the log failed", "err", err)
-			return apperr.Unavailable(err, "reading the audit log failed: subscribe again from your last cursor")
+			return false, apperr.Unavailable(err, "reading the audit log failed: subscribe again from your last cursor")
 		}
 		if len(page) > 0 {
 			if ok, err := s.sessionAlive(ctx); !ok {
-				return err
+				return false, err
 			}
 		}
 		for _, e := range page {
@@ -581,17 +583,17 @@ func (s *auditStream) catchUp(ctx context.Context, upTo int64) error {
 				// The log has no gaps, so the events in between were deleted since the
 				// subscription started (retention): refuse to skip them silently, as a
 				// resume after them is refused.
-				return apperr.Invalid("the events after #%d (#%d to #%d) were deleted by the audit retention before this subscription sent them: start again from the oldest event kept (after: \"\")", s.last, s.last+1, e.Seq-1).WithCode(audit.CursorExpired)
+				return false, apperr.Invalid("the events after #%d (#%d to #%d) were deleted by the audit retention before this subscription sent them: start again from the oldest event kept (after: \"\")", s.last, s.last+1, e.Seq-1).WithCode(audit.CursorExpired)
 			}
 			if upTo > 0 && e.Seq > upTo {
-				return nil
+				return true, nil
 			}
 			if !s.send(ctx, e) {
-				return nil
+				return false, nil
 			}
 		}
 		if !more {
-			return nil
+			return true, nil
 		}
 	}
 }

@@ -568,3 +568,21 @@ func TestAuditSubscriptionOvertakenByRetentionEnds(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 }
+
+// `after: ""` on a log whose every event retention deleted: the next event, relayed,
+// is the first one kept and arrives at once (not at the next periodic read).
+func TestAuditSubscriptionFromTheStartOfAnEmptiedLog(t *testing.T) {
+	graph.SetLiveIntervals(t, time.Hour, time.Hour) // only the bus and its gap reads
+	a := newAPI(t, testenv.Postgres(t))
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	if _, err := a.audit.Prune(context.Background(), a.db, o.tenant.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := a.audit.Latest(context.Background(), a.db, o.tenant.ID)
+	ch := subscribe(t, a.mustDialWS(o.tokens["owner"]), "", onlyTestEvents)
+	time.Sleep(200 * time.Millisecond) // the replay (of nothing) is over
+	a.record(o.tenant.ID, 1)
+	if ev := receiveEvent(t, ch); seqOf(ev) != latest+1 {
+		t.Fatalf("got %v; want #%d", ev, latest+1)
+	}
+}
