@@ -395,7 +395,8 @@ var catchUpEvery = time.Second
 // sees (graphql-transport-ws "error"): UNAUTHENTICATED when the session ended,
 // FORBIDDEN when VIEW_AUDIT_LOG was taken away (re-checked every recheckEvery),
 // UNAVAILABLE when the log cannot be read (resubscribe from the last cursor).
-// Resuming after events that retention deleted is refused (CURSOR_EXPIRED).
+// Resuming after events that retention deleted is refused (CURSOR_EXPIRED), and a
+// subscription whose next events retention deletes before it sent them ends with it.
 func (r *Resolver) streamAudit(ctx context.Context, v access.Viewer, f audit.Filter, afterSeq int64, fromNow bool) (<-chan *model.AuditEvent, error) {
 	conn, p := liveConnFrom(ctx), requestFrom(ctx).principal
 	if conn == nil || p == nil {
@@ -451,7 +452,7 @@ type auditStream struct {
 
 // run streams until ctx ends (nil) or the subscription cannot go on (why).
 func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
-	if err := s.catchUp(ctx, 0); err != nil {
+	if _, err := s.catchUp(ctx, 0); err != nil {
 		return err
 	}
 	poll := time.NewTicker(catchUpEvery)
@@ -469,7 +470,7 @@ func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
 				return err
 			}
 		case <-poll.C:
-			if err := s.catchUp(ctx, 0); err != nil {
+			if _, err := s.catchUp(ctx, 0); err != nil {
 				return err
 			}
 		case msg, ok := <-live:
@@ -486,10 +487,17 @@ func (s *auditStream) run(ctx context.Context, live <-chan []byte) error {
 			} else if !ok {
 				continue // the catch-up brings them once the session can be checked
 			}
+		events:
 			for _, e := range events {
 				if e.Seq > s.last+1 {
-					if err := s.catchUp(ctx, e.Seq-1); err != nil {
+					read, err := s.catchUp(ctx, e.Seq-1)
+					if err != nil {
 						return err
+					}
+					if !read {
+						// The gap is still unread (the session could not be checked):
+						// sending e would skip it for good. The next catch-up brings both.
+						break events
 					}
 				}
 				if !s.send(ctx, e) {
@@ -552,32 +560,40 @@ func (s *auditStream) send(ctx context.Context, e audit.Stored) bool {
 	}
 }
 
-// catchUp sends everything stored after last, up to upTo (0 = all).
-func (s *auditStream) catchUp(ctx context.Context, upTo int64) error {
+// catchUp sends everything stored after last, up to upTo (0 = all), and says whether
+// it did (false: the session could not be checked, or ctx ended); it ends the
+// subscription (CURSOR_EXPIRED) when the events right after last are no longer stored.
+func (s *auditStream) catchUp(ctx context.Context, upTo int64) (bool, error) {
 	for {
 		page, more, err := s.r.Audit.Page(ctx, s.r.DB, s.tenantID, audit.Filter{}, s.last, audit.MaxPage)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return false, nil
 			}
 			s.r.Log.WarnContext(ctx, "audit subscription: reading the log failed", "err", err)
-			return apperr.Unavailable(err, "reading the audit log failed: subscribe again from your last cursor")
+			return false, apperr.Unavailable(err, "reading the audit log failed: subscribe again from your last cursor")
 		}
 		if len(page) > 0 {
 			if ok, err := s.sessionAlive(ctx); !ok {
-				return err
+				return false, err
 			}
 		}
 		for _, e := range page {
+			if s.last > 0 && e.Seq > s.last+1 {
+				// The log has no gaps, so the events in between were deleted since the
+				// subscription started (retention): refuse to skip them silently, as a
+				// resume after them is refused.
+				return false, apperr.Invalid("the events after #%d (#%d to #%d) were deleted by the audit retention before this subscription sent them: start again from the oldest event kept (after: \"\")", s.last, s.last+1, e.Seq-1).WithCode(audit.CursorExpired)
+			}
 			if upTo > 0 && e.Seq > upTo {
-				return nil
+				return true, nil
 			}
 			if !s.send(ctx, e) {
-				return nil
+				return false, nil
 			}
 		}
 		if !more {
-			return nil
+			return true, nil
 		}
 	}
 }

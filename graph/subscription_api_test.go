@@ -419,3 +419,170 @@ func auditSubscription(t *testing.T, newAPI func(t *testing.T) *api) {
 		receiveError(t, subscribe(t, c, nil, nil), "next", "FORBIDDEN")
 	})
 }
+
+// sessionCheckFailer makes the session checks of a test fail the way an unreachable
+// database does: the ended-sessions poll always (so the session cache is never trusted
+// and every check reads the database), and the nth session read after arm.
+type sessionCheckFailer struct {
+	mu     sync.Mutex
+	left   int           // session reads to let through before failing one (-1: off)
+	failed chan struct{} // closed when it has failed one
+}
+
+func (h *sessionCheckFailer) arm(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.left, h.failed = n-1, make(chan struct{})
+}
+
+func (h *sessionCheckFailer) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+	q := strings.TrimSpace(e.Query)
+	fail := strings.HasPrefix(q, "SELECT") && strings.Contains(q, "ended_sessions")
+	if strings.Contains(q, "JOIN users AS u ON u.id = s.user_id") {
+		h.mu.Lock()
+		switch {
+		case h.left > 0:
+			h.left--
+		case h.left == 0:
+			h.left, fail = -1, true
+			defer close(h.failed)
+		}
+		h.mu.Unlock()
+	}
+	if fail {
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		return cancelled
+	}
+	return ctx
+}
+
+func (*sessionCheckFailer) AfterQuery(context.Context, *bun.QueryEvent) {}
+
+// A relayed event that skips ahead makes the subscription read the gap from the log;
+// when the session cannot be checked just then, the gap stays unread and the relayed
+// event must wait with it: sent on its own, it would move the subscription past the
+// missing events for good.
+func TestAuditSubscriptionGapNotSkippedWhenSessionUncheckable(t *testing.T) {
+	graph.SetLiveIntervals(t, time.Hour, time.Hour) // only the bus and its gap reads
+	bdb := testenv.Postgres(t)
+	h := &sessionCheckFailer{left: -1}
+	bdb.AddQueryHook(h)
+	a := newAPI(t, bdb)
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	owner := o.tokens["owner"]
+	ch := subscribe(t, a.mustDialWS(owner), a.endCursor(owner), onlyTestEvents)
+	a.record(o.tenant.ID, 1)
+	first := seqOf(receiveEvent(t, ch))
+
+	// #first+1 is committed without its outbox row (its bus message is lost); #first+2 is
+	// relayed. The subscription's first session check (before the relayed event) passes,
+	// the second (before reading the gap) cannot be made.
+	h.arm(2)
+	err := db.RunInTx(context.Background(), a.db, func(ctx context.Context, tx bun.Tx) error {
+		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSystem, Name: "test"})
+		if err := a.audit.Record(ctx, tx, audit.Event{TenantID: o.tenant.ID, Action: "test.event", Target: audit.Target{Type: "test", ID: "lost"}}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", o.tenant.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.record(o.tenant.ID, 1)
+	select {
+	case <-h.failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session check before the gap read was not made")
+	}
+	// The next relayed event, with the session checkable again, brings everything.
+	a.record(o.tenant.ID, 1)
+	for want := first + 1; want <= first+3; want++ {
+		if got := seqOf(receiveEvent(t, ch)); got != want {
+			t.Fatalf("got event #%d; want #%d (events #%d..#%d in order, none skipped)", got, want, first+1, first+3)
+		}
+	}
+}
+
+// A cursor past the end of the tenant's log (another tenant's, or one kept from before
+// the database was restored) names no event of this log. Taken as a position, it would
+// silently skip the events that come to take its place; it is refused instead, by the
+// subscription and by the query.
+func TestAuditCursorPastTheEndIsRefused(t *testing.T) {
+	a := newAPI(t, testenv.Postgres(t))
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	owner := o.tokens["owner"]
+	latest, err := a.audit.Latest(context.Background(), a.db, o.tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Followed from there, the tenant's next events would never arrive.
+	ahead := graph.AuditCursor(latest + 1000)
+	ch := subscribe(t, a.mustDialWS(owner), ahead, onlyTestEvents)
+	a.record(o.tenant.ID, 4)
+	receiveError(t, ch, "next", "BAD_USER_INPUT")
+	if r := a.gql(owner, `query($after: String) { auditEvents(after: $after) { nodes { seq } } }`, map[string]any{"after": ahead}); r.code() != "BAD_USER_INPUT" {
+		t.Fatalf("the query with a cursor past the end of the log: %+v", r)
+	}
+	// The cursor of the newest event is no cursor past the end.
+	ch = subscribe(t, a.mustDialWS(owner), graph.AuditCursor(latest+4), onlyTestEvents)
+	a.record(o.tenant.ID, 1)
+	if ev := receiveEvent(t, ch); seqOf(ev) != latest+5 {
+		t.Fatalf("got %v; want #%d", ev, latest+5)
+	}
+}
+
+// A subscription that is behind when retention deletes the events it has yet to send
+// (a slow replay, or events whose bus messages were lost) must not skip them silently:
+// it ends with CURSOR_EXPIRED, as a resume after them is refused.
+func TestAuditSubscriptionOvertakenByRetentionEnds(t *testing.T) {
+	graph.SetLiveIntervals(t, time.Hour, time.Hour) // only the bus and its gap reads
+	a := newAPI(t, testenv.Postgres(t))
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	owner := o.tokens["owner"]
+	ch := subscribe(t, a.mustDialWS(owner), a.endCursor(owner), onlyTestEvents)
+	a.record(o.tenant.ID, 1)
+	receiveEvent(t, ch)
+
+	// Three events whose bus messages are lost, then retention deletes them (and every
+	// older one) before the subscription has read them; the next event is relayed.
+	err := db.RunInTx(context.Background(), a.db, func(ctx context.Context, tx bun.Tx) error {
+		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSystem, Name: "test"})
+		for i := range 3 {
+			if err := a.audit.Record(ctx, tx, audit.Event{TenantID: o.tenant.ID, Action: "test.event", Target: audit.Target{Type: "test", ID: fmt.Sprint(i)}}); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", o.tenant.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.audit.Prune(context.Background(), a.db, o.tenant.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	a.record(o.tenant.ID, 1)
+	if msg := receiveError(t, ch, "error", "CURSOR_EXPIRED"); !strings.Contains(msg, "retention") {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+// `after: ""` on a log whose every event retention deleted: the next event, relayed,
+// is the first one kept and arrives at once (not at the next periodic read).
+func TestAuditSubscriptionFromTheStartOfAnEmptiedLog(t *testing.T) {
+	graph.SetLiveIntervals(t, time.Hour, time.Hour) // only the bus and its gap reads
+	a := newAPI(t, testenv.Postgres(t))
+	o := a.newOrg(slugFor(t), tenancy.ProvisioningManual)
+	if _, err := a.audit.Prune(context.Background(), a.db, o.tenant.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := a.audit.Latest(context.Background(), a.db, o.tenant.ID)
+	ch := subscribe(t, a.mustDialWS(o.tokens["owner"]), "", onlyTestEvents)
+	time.Sleep(200 * time.Millisecond) // the replay (of nothing) is over
+	a.record(o.tenant.ID, 1)
+	if ev := receiveEvent(t, ch); seqOf(ev) != latest+1 {
+		t.Fatalf("got %v; want #%d", ev, latest+1)
+	}
+}

@@ -191,8 +191,8 @@ func loadHead(ctx context.Context, idb bun.IDB, tenantID string) (chainRow, bool
 // Verify walks the tenant's events in seq order from its checkpoint (in batches) and
 // reports the first broken link: a missing event (deleted, or its seq or tenant
 // changed), a prev_hash that is not the previous event's hash, a hash that does not
-// match the event's contents (edited), an event at or before the checkpoint that is not
-// a legacy one, and a chain head (audit_chains) that does not name the last event
+// match the event's contents (edited), an event at or before the checkpoint (any after
+// a prune, one that is not a legacy one before), and a chain head (audit_chains) that does not name the last event
 // (the newest events deleted, or the head edited), or an event beyond it.
 //
 // It reads the chain head first and verifies up to it, so events committed meanwhile
@@ -231,13 +231,17 @@ func verifyOnce(ctx context.Context, idb bun.IDB, tenantID string) (VerifyReport
 		return rep, cp, nil
 	}
 
-	// Only events older than the chain may remain at or before the checkpoint: anything
-	// else there means the checkpoint was moved forward over events to hide them.
+	// Only events older than the chain may remain at or before the checkpoint, and only
+	// while it is the one the chain started from (hash "legacy"): a prune deletes a
+	// prefix, those events first. Anything else there means the checkpoint was moved
+	// forward over events to hide them (marking them "legacy" does not make them so).
 	if cp.Seq > 0 {
 		var early []eventRow
-		if err := idb.NewSelect().Model(&early).Column("id", "seq").
-			Where("tenant_id = ? AND seq <= ? AND hash <> ?", tenantID, cp.Seq, legacyHash).
-			OrderExpr("seq").Limit(1).Scan(ctx); err != nil {
+		q := idb.NewSelect().Model(&early).Column("id", "seq").Where("tenant_id = ? AND seq <= ?", tenantID, cp.Seq)
+		if cp.Hash == legacyHash {
+			q = q.Where("hash <> ?", legacyHash)
+		}
+		if err := q.OrderExpr("seq").Limit(1).Scan(ctx); err != nil {
 			return rep, cp, err
 		}
 		if len(early) > 0 {

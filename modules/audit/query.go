@@ -78,7 +78,9 @@ const CursorExpired = "CURSOR_EXPIRED"
 // whether it can go on without a gap: it refuses (Invalid, code CursorExpired) when the
 // next event, afterSeq+1, is no longer stored because a prune deleted it. Going on
 // silently would hand the reader a log with a hole it cannot see; refused, the reader
-// knows it missed events and can start again from the oldest one kept (afterSeq 0).
+// knows it missed events and can start again from the oldest one kept (afterSeq 0). A
+// position past the tenant's newest event is no position in its log and is refused
+// too (Invalid).
 func (l *Log) CheckResume(ctx context.Context, idb bun.IDB, tenantID string, afterSeq int64) error {
 	if afterSeq <= 0 {
 		return nil
@@ -92,6 +94,12 @@ func (l *Log) CheckResume(ctx context.Context, idb bun.IDB, tenantID string, aft
 	var oldest *int64
 	if err := idb.NewSelect().Model((*eventRow)(nil)).ColumnExpr("MIN(seq)").Where("tenant_id = ?", tenantID).Scan(ctx, &oldest); err != nil {
 		return err
+	}
+	if afterSeq > latest {
+		// No event of this log has had that seq yet: the cursor is another log's (another
+		// tenant's, or from before a restore). Taken as a position it would skip the
+		// events that come to have those seqs.
+		return apperr.Invalid("the cursor is past the newest event of this audit log (#%d): it is not from this log; start again from the oldest event kept (after: \"\")", latest)
 	}
 	next := afterSeq + 1
 	switch {

@@ -35,17 +35,15 @@ func (l *Log) Prune(ctx context.Context, bdb *bun.DB, tenantID string, before ti
 		if err != nil {
 			return err
 		}
-		var kept []int64
-		if err := tx.NewSelect().Model((*eventRow)(nil)).Column("seq").
-			Where("tenant_id = ? AND occurred_at >= ?", tenantID, before.UTC()).
-			OrderExpr("seq").Limit(1).Scan(ctx, &kept); err != nil {
-			return err
-		}
-		var last int64 // the last event to delete
-		if len(kept) > 0 {
-			last = kept[0] - 1
-		} else if err := tx.NewSelect().Model((*eventRow)(nil)).ColumnExpr("COALESCE(MAX(seq), 0)").
-			Where("tenant_id = ?", tenantID).Scan(ctx, &last); err != nil {
+		// The last event to delete: the one before the first kept, or the newest when
+		// none is kept. One statement, so one snapshot: an event committed meanwhile
+		// (newer than before) can neither be missed as the first kept nor be counted as
+		// the newest of the old ones.
+		var last int64
+		if err := tx.NewRaw(`SELECT COALESCE(
+				(SELECT MIN(seq) FROM audit_events WHERE tenant_id = ? AND occurred_at >= ?) - 1,
+				(SELECT MAX(seq) FROM audit_events WHERE tenant_id = ?),
+				0)`, tenantID, before.UTC(), tenantID).Scan(ctx, &last); err != nil {
 			return err
 		}
 		if last <= 0 {

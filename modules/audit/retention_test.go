@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,10 +144,14 @@ func TestCheckResumeAfterPrune(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
 		f := newFx(t, bdb)
 		start := f.recordHourly("acme", 10)
-		for _, seq := range []int64{0, 1, 5, 10, 11} {
+		for _, seq := range []int64{0, 1, 5, 10} {
 			if err := f.log.CheckResume(ctx, bdb, "acme", seq); err != nil {
 				t.Fatalf("before any prune, resuming after #%d: %v", seq, err)
 			}
+		}
+		// Past the newest event: no position in this log (another tenant's cursor).
+		if err := f.log.CheckResume(ctx, bdb, "acme", 11); !apperr.Is(err, apperr.KindInvalid) || apperr.CodeOf(err) == audit.CursorExpired {
+			t.Fatalf("resuming after #11 of a log that ends at #10: %v", err)
 		}
 		if _, err := f.log.Prune(ctx, bdb, "acme", start.Add(4*time.Hour)); err != nil { // #1..#4 go
 			t.Fatal(err)
@@ -171,6 +177,75 @@ func TestCheckResumeAfterPrune(t *testing.T) {
 		}
 		if err := f.log.CheckResume(ctx, bdb, "acme", 9); apperr.CodeOf(err) != audit.CursorExpired {
 			t.Fatalf("resuming before the head with nothing kept: %v", err)
+		}
+	})
+}
+
+// pruneHook records an event for its tenant (through another connection, committed)
+// right after the first query of a prune that looks for the events to keep, i.e. while
+// the prune's transaction is choosing what to delete.
+type pruneHook struct {
+	f      *fx
+	tenant string
+	armed  atomic.Bool
+}
+
+func (h *pruneHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (h *pruneHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if strings.Contains(e.Query, "occurred_at >=") && h.armed.CompareAndSwap(true, false) {
+		h.f.record(h.tenant, 1)
+	}
+}
+
+// An event committed while a prune runs is in the retention window (it is newer than
+// the cutoff): the prune must not delete it, even on a tenant whose every older event
+// goes. (PostgreSQL only: SQLite transactions are serialised, so nothing commits while
+// a prune runs.)
+func TestPruneKeepsAnEventCommittedMeanwhile(t *testing.T) {
+	bdb := testenv.Postgres(t)
+	f := newFx(t, bdb)
+	f.recordHourly("acme", 5) // #1..#5, all older than now
+	h := &pruneHook{f: f, tenant: "acme"}
+	bdb.AddQueryHook(h)
+	h.armed.Store(true)
+	n, err := f.log.Prune(ctx, bdb, "acme", f.clock.Now()) // #6 is recorded at now, during the prune
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.armed.Load() {
+		t.Fatal("the hook did not run")
+	}
+	if n != 5 {
+		t.Fatalf("Prune deleted %d events; want the 5 older than the cutoff", n)
+	}
+	wantChain(t, f.all("acme"), 6, 6)
+	if rep := f.mustVerify("acme", 1); rep.FromCheckpoint != 5 {
+		t.Fatalf("%+v", rep)
+	}
+}
+
+// After a prune of chained events nothing may remain at or before the checkpoint: a
+// prune deletes a prefix, older-than-the-chain events first. Events kept there but
+// marked as older than the chain ("legacy", which verification skips) are events
+// hidden behind a checkpoint moved on, and still shown by every reader of the log.
+func TestVerifyFindsEventsHiddenBehindAMovedCheckpoint(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		f := newFx(t, bdb)
+		start := f.recordHourly("acme", 20)
+		if _, err := f.log.Prune(ctx, bdb, "acme", start.Add(10*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		f.mustVerify("acme", 10)
+		f.exec("DELETE FROM audit_outbox")
+		f.exec("UPDATE audit_events SET actor_name = 'forged', prev_hash = 'legacy', hash = 'legacy' WHERE tenant_id = 'acme' AND seq IN (11, 12)")
+		f.exec("UPDATE audit_checkpoints SET seq = 12, hash = (SELECT prev_hash FROM audit_events WHERE tenant_id = 'acme' AND seq = 13) WHERE tenant_id = 'acme'")
+		if n := len(f.all("acme")); n != 10 {
+			t.Fatalf("%d events shown; want the 10 kept, the forged ones among them", n)
+		}
+		rep := f.verify("acme")
+		if rep.OK || rep.BrokenSeq != 11 || !strings.Contains(rep.Reason, "checkpoint") {
+			t.Fatalf("Verify = %+v; want broken at #11 (the checkpoint was moved)", rep)
 		}
 	})
 }
