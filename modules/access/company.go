@@ -148,9 +148,15 @@ func (s *Service) AuditEvents(ctx context.Context, v Viewer, f audit.Filter, aft
 	if err := s.RequireAuditReader(v); err != nil {
 		return nil, false, err
 	}
-	// A page after a cursor whose next events retention deleted would hide the hole.
+	// A page after a cursor whose next events retention deleted would hide the hole. The
+	// check follows the read, so a prune between the two is seen too (checked first, a
+	// prune landing in between would go unnoticed).
+	events, more, err := s.audit.Page(ctx, s.db, v.TenantID, f, afterSeq, first)
+	if err != nil {
+		return nil, false, err
+	}
 	if err := s.audit.CheckResume(ctx, s.db, v.TenantID, afterSeq); err != nil {
 		return nil, false, err
 	}
-	return s.audit.Page(ctx, s.db, v.TenantID, f, afterSeq, first)
+	return events, more, nil
 }
