@@ -327,9 +327,7 @@ func TestTombstonesFromASkewedReplica(t *testing.T) {
 	}
 	p.deactivate(t, ada.ID) // through A, whose clock is behind
 	// Put the entry back as a snapshot restore would (a plain Set, not a write-back).
-	if err := c.Set(ctx, "session:{"+ada.ID+"}:"+row.ID, []byte(`{"t":"`+row.TenantID+`","u":"`+ada.ID+`","x":"`+row.ExpiresAt.Format(time.RFC3339Nano)+`","l":"`+time.Now().Format(time.RFC3339Nano)+`","i":3600}`), time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	restoreEntry(t, c, row, row.ExpiresAt, time.Now())
 	p.b.PollEndedSessions(ctx)
 	refusedOn(t, p.sb, "a session ended by a replica whose clock is behind", tok)
 }
@@ -397,9 +395,7 @@ func TestTombstonesOfALongTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, "session:{"+ada.ID+"}:"+row.ID, []byte(`{"t":"`+row.TenantID+`","u":"`+ada.ID+`","x":"`+row.ExpiresAt.Format(time.RFC3339Nano)+`","l":"`+time.Now().Format(time.RFC3339Nano)+`","i":3600}`), time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	restoreEntry(t, c, row, row.ExpiresAt, time.Now())
 	p.b.PollEndedSessions(ctx)
 	refusedOn(t, p.sb, "a session ended by a transaction that committed after later ones", tok)
 }
@@ -469,9 +465,18 @@ func TestTombstonesReadByASkewedReplica(t *testing.T) {
 	if _, err := p.b.UpdateUser(ctx, p.tenantID, ada.ID, 0, func(u *identity.User) error { u.Active = false; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, "session:{"+ada.ID+"}:"+row.ID, []byte(`{"t":"`+row.TenantID+`","u":"`+ada.ID+`","x":"`+row.ExpiresAt.Add(time.Hour).Format(time.RFC3339Nano)+`","l":"`+ahead.Now().Format(time.RFC3339Nano)+`","i":3600}`), time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	restoreEntry(t, c, row, row.ExpiresAt.Add(time.Hour), ahead.Now())
 	p.a.PollEndedSessions(ctx)
 	refusedOn(t, p.sa, "a session ended, read by a replica whose clock is ahead", tok)
+}
+
+// restoreEntry puts a session's cache entry back as a snapshot restore would (a plain
+// Set, not a write-back), expiring at expires and last seen at seen.
+func restoreEntry(t *testing.T, c cache.Cache, row identity.Session, expires, seen time.Time) {
+	t.Helper()
+	entry := `{"t":"` + row.TenantID + `","u":"` + row.UserID + `","x":"` + expires.Format(time.RFC3339Nano) +
+		`","l":"` + seen.Format(time.RFC3339Nano) + `","i":3600}`
+	if err := c.Set(context.Background(), "session:{"+row.UserID+"}:"+row.ID, []byte(entry), time.Minute); err != nil {
+		t.Fatal(err)
+	}
 }
