@@ -386,7 +386,8 @@ func dedupe(xs []string) []string {
 }
 
 // DeleteGroup removes a group and its memberships. The groups it was a member of lose
-// a member and its member users lose a group, so both get a new version.
+// a member, so each gets a new version and a group.members_removed event (as when a
+// member user is deleted); its member users lose a group, so they get a new version.
 func (s *Service) DeleteGroup(ctx context.Context, tenantID, id string, ifVersion int64) error {
 	return db.RunInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		g, err := getGroup(ctx, tx, tenantID, id, true)
@@ -400,9 +401,39 @@ func (s *Service) DeleteGroup(ctx context.Context, tenantID, id string, ifVersio
 		if err != nil {
 			return err
 		}
-		parents := tx.NewSelect().Model((*membership)(nil)).Column("group_id").Where("member_group_id = ?", g.ID)
-		if err := touchGroups(ctx, tx, s.clock.Now(), tenantID, parents); err != nil {
+		// The group is locked, so no transaction can make it a member of another group
+		// now (its foreign key check waits for this one). Its parents are locked in id
+		// order, then read again: one that a change took the group out of meanwhile has
+		// recorded that itself.
+		parentsOf := func() *bun.SelectQuery {
+			return tx.NewSelect().Model((*membership)(nil)).Column("group_id").Where("member_group_id = ?", g.ID)
+		}
+		if db.DialectOf(tx) == db.Postgres {
+			var locked []string
+			if err := tx.NewSelect().Model((*Group)(nil)).Column("id").Where("tenant_id = ? AND id IN (?)", tenantID, parentsOf()).
+				OrderExpr("id").For("UPDATE").Scan(ctx, &locked); err != nil {
+				return err
+			}
+		}
+		var parents []Group
+		if err := tx.NewSelect().Model(&parents).Where("tenant_id = ? AND id IN (?)", tenantID, parentsOf()).
+			OrderExpr("id").Scan(ctx); err != nil {
 			return err
+		}
+		if len(parents) > 0 {
+			parentIDs := make([]string, len(parents))
+			for i := range parents {
+				parentIDs[i] = parents[i].ID
+			}
+			if err := touchGroups(ctx, tx, s.clock.Now(), tenantID, bun.In(parentIDs)); err != nil {
+				return err
+			}
+			for i := range parents {
+				if err := s.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: "group.members_removed", Target: groupTarget(&parents[i]),
+					Changes: map[string]audit.Change{"members": {Before: []string{g.ID}}}}); err != nil {
+					return err
+				}
+			}
 		}
 		if n > 0 {
 			members := tx.NewSelect().Model((*membership)(nil)).Column("user_id").Where("group_id = ? AND user_id IS NOT NULL", g.ID)

@@ -223,7 +223,50 @@ func (op *bulkOp) check(data any) error {
 		}
 		return s
 	})
+	if op.method == http.MethodPatch {
+		patchPaths(m, func(s string) string {
+			op.refs = append(op.refs, quotedRefs(s)...)
+			return s
+		})
+	}
 	return nil
+}
+
+// patchPaths replaces the path of every operation of a PATCH request body by f of it.
+func patchPaths(data map[string]any, f func(string) string) {
+	for k, v := range data {
+		if !strings.EqualFold(k, "Operations") {
+			continue
+		}
+		ops, _ := v.([]any)
+		for _, o := range ops {
+			m, _ := o.(map[string]any)
+			for pk, pv := range m {
+				if s, ok := pv.(string); ok && strings.EqualFold(pk, "path") {
+					m[pk] = f(s)
+				}
+			}
+		}
+	}
+}
+
+// quotedRefs returns the bulkIds quoted inside a PATCH path's filter, as in
+// members[value eq "bulkId:qwerty"], which a whole-string reference cannot express.
+func quotedRefs(s string) []string {
+	var out []string
+	for {
+		i := strings.Index(s, `"`+bulkIDPrefix)
+		if i < 0 {
+			return out
+		}
+		s = s[i+1+len(bulkIDPrefix):]
+		j := strings.IndexByte(s, '"')
+		if j < 0 {
+			return out
+		}
+		out = append(out, s[:j])
+		s = s[j+1:]
+	}
 }
 
 // walkStrings replaces every string in v (nested objects and lists included) by f of it.
@@ -479,6 +522,16 @@ func (b *bulkRun) resolve(op *bulkOp) {
 	op.id = ref(op.id)
 	if op.data != nil {
 		walkStrings(op.data, ref)
+	}
+	if op.method == http.MethodPatch && op.data != nil {
+		patchPaths(op.data, func(s string) string {
+			for _, r := range quotedRefs(s) {
+				if id := b.created[r]; id != "" {
+					s = strings.ReplaceAll(s, `"`+bulkIDPrefix+r+`"`, `"`+id+`"`)
+				}
+			}
+			return s
+		})
 	}
 }
 

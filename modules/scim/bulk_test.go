@@ -387,3 +387,46 @@ func TestBulkLimits(t *testing.T) {
 		opStatus(t, got[1], "403", "")
 	})
 }
+
+// TestBulkReferenceInAMemberFilter: a bulkId quoted in a PATCH operation's filter path
+// (members[value eq "bulkId:a"]) is a reference like any other: the PATCH waits for
+// the POST that defines it and filters on the id created, rather than on the text
+// "bulkId:a", which names no member and would remove nobody.
+func TestBulkReferenceInAMemberFilter(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, bdb *bun.DB) {
+		e := newEnv(t, bdb)
+		ops := bulkResults(t, e.do("POST", "/Bulk", bulkReq(0,
+			bulkOp("PATCH", "/Groups/bulkId:g", "", patchOp(op("remove", `members[value eq "bulkId:a"]`, nil))),
+			bulkOp("POST", "/Groups", "g", group("G", "bulkId:a", "bulkId:b")),
+			bulkOp("POST", "/Users", "a", user("a@acme.com")),
+			bulkOp("POST", "/Users", "b", user("b@acme.com")),
+			bulkOp("PATCH", "/Groups/bulkId:g", "", patchOp(op("remove", `members[value eq "bulkId:nowhere"]`, nil))),
+		)))
+		ids := map[string]string{}
+		var patched, unknown map[string]any
+		for _, o := range ops {
+			if id, _ := o["bulkId"].(string); id != "" {
+				loc := o["location"].(string)
+				ids[id] = loc[strings.LastIndexByte(loc, '/')+1:]
+			}
+			if o["method"] == "PATCH" && o["status"] == "204" {
+				patched = o
+				if ids["g"] == "" {
+					t.Fatalf("the PATCH ran before the POSTs it names: %v", ops)
+				}
+			} else if o["method"] == "PATCH" {
+				unknown = o
+			}
+		}
+		if len(ops) != 5 || patched == nil || unknown == nil {
+			t.Fatalf("want one PATCH done and one refused: %v", ops)
+		}
+		opStatus(t, unknown, "400", "invalidValue")
+		if d := get(unknown, "response.detail").(string); !strings.Contains(d, "nowhere") {
+			t.Fatalf("unknown bulkId detail: %s", d)
+		}
+		if g := e.do("GET", "/Groups/"+ids["g"], nil).must(t, 200); strings.Join(memberValues(g), ",") != ids["b"] {
+			t.Fatalf("members %v, want only b (%s): a was removed by its bulkId", memberValues(g), ids["b"])
+		}
+	})
+}
