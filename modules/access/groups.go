@@ -308,6 +308,9 @@ func (s *Service) applyMembers(ctx context.Context, tx bun.Tx, g *Group, c Membe
 		}
 		if err := tx.NewInsert().Model(&rows).On("CONFLICT DO NOTHING").
 			Returning("member_id").Scan(ctx, &added); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			if db.IsForeignKeyViolation(err) { // found a moment ago, deleted since
+				return false, apperr.Invalid("a member to add was deleted while the group changed; send the change again").WithCode("invalidValue")
+			}
 			return false, err
 		}
 	}

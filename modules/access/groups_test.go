@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/modules/access"
 	"github.com/gatehouse-dev/gatehouse/modules/identity"
+	"github.com/gatehouse-dev/gatehouse/modules/platform/apperr"
 	"github.com/gatehouse-dev/gatehouse/modules/tenancy"
 )
 
@@ -100,5 +101,29 @@ func TestDeletedGroupLeavingAParentMeanwhile(t *testing.T) {
 	must(t, <-deleted)
 	if es := f.events(tid, "group.members_removed"); len(es) != 1 || es[0].TargetID != everyone.ID {
 		t.Fatalf("group.members_removed events %+v, want one for Everyone", es)
+	}
+}
+
+// A user deleted after a group change found them and before it adds them: the add is
+// the client's to send again (invalidValue), not an internal error.
+func TestAddingAUserDeletedMeanwhile(t *testing.T) {
+	bdb := testenv.Postgres(t) // SQLite runs one writing transaction at a time
+	f := newFx(t, bdb)
+	p := newPauser(bdb, `SELECT "u"."id", "u"."user_name"`)
+	tid := f.tenant(tenancy.ProvisioningSCIM, tenancy.FeatureUserGroups).ID
+	ada := f.user(tid, "Ada", identity.SourceSCIM)
+	g := f.group(tid, "G", identity.SourceSCIM)
+	added := make(chan error, 1)
+	go func() {
+		_, err := f.acc.UpdateGroup(context.WithValue(ctx, pauseKey{}, true), tid, g.ID, 0, func(*access.Group) (access.MemberChange, error) {
+			return access.MemberChange{Add: []string{ada.ID}}, nil
+		})
+		added <- err
+	}()
+	<-p.reached
+	must(t, f.acc.DeleteUser(ctx, tid, ada.ID, 0))
+	close(p.release)
+	if err := <-added; apperr.CodeOf(err) != "invalidValue" {
+		t.Fatalf("adding a user deleted meanwhile: %v (kind %q), want invalidValue", err, apperr.KindOf(err))
 	}
 }

@@ -213,6 +213,20 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// IsForeignKeyViolation reports whether err is a foreign key violation: a row refers
+// to one that is gone (deleted by a concurrent transaction, typically).
+func IsForeignKeyViolation(err error) bool {
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		return pgErr.Field('C') == "23503"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	return false
+}
+
 // RunInTx runs fn in a transaction on idb: a new transaction on a *bun.DB, a savepoint
 // inside an existing bun.Tx. Modules write their store functions against bun.IDB and use
 // this so that a use case spanning several modules composes into one transaction.
