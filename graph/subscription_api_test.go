@@ -106,6 +106,27 @@ func (a *api) record(tenantID string, n int) {
 	}
 }
 
+// recordUnrelayed records n events of action in one transaction without their outbox
+// rows: committed, but their bus messages are lost, so a subscriber only finds them in
+// the database.
+func (a *api) recordUnrelayed(tenantID, action string, n int) {
+	a.t.Helper()
+	ctx := audit.WithActor(context.Background(), audit.Actor{Type: audit.ActorSystem, Name: "test"})
+	err := db.RunInTx(ctx, a.db, func(ctx context.Context, tx bun.Tx) error {
+		for i := range n {
+			if err := a.audit.Record(ctx, tx, audit.Event{TenantID: tenantID, Action: action,
+				Target: audit.Target{Type: "test", ID: fmt.Sprint(i)}}); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", tenantID)
+		return err
+	})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+}
+
 // endCursor is the cursor of the tenant's newest event, as the viewer's query sees it.
 func (a *api) endCursor(token string) any {
 	a.t.Helper()
@@ -321,16 +342,7 @@ func auditSubscription(t *testing.T, newAPI func(t *testing.T) *api) {
 		ch := subscribe(t, a.mustDialWS(o.tokens["owner"]), a.endCursor(o.tokens["owner"]), nil)
 		a.record(o.tenant.ID, 1)
 		relayed := receiveEvent(t, ch)
-		err := db.RunInTx(context.Background(), a.db, func(ctx context.Context, tx bun.Tx) error {
-			if err := a.audit.Record(ctx, tx, audit.Event{TenantID: o.tenant.ID, Action: "test.unrelayed", Target: audit.Target{Type: "test", ID: "x"}}); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", o.tenant.ID)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a.recordUnrelayed(o.tenant.ID, "test.unrelayed", 1)
 		if ev := receiveEvent(t, ch); ev["action"] != "test.unrelayed" || seqOf(ev) != seqOf(relayed)+1 {
 			t.Fatalf("got %v; want the unrelayed event", ev)
 		}
@@ -479,17 +491,7 @@ func TestAuditSubscriptionGapNotSkippedWhenSessionUncheckable(t *testing.T) {
 	// relayed. The subscription's first session check (before the relayed event) passes,
 	// the second (before reading the gap) cannot be made.
 	h.arm(2)
-	err := db.RunInTx(context.Background(), a.db, func(ctx context.Context, tx bun.Tx) error {
-		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSystem, Name: "test"})
-		if err := a.audit.Record(ctx, tx, audit.Event{TenantID: o.tenant.ID, Action: "test.event", Target: audit.Target{Type: "test", ID: "lost"}}); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", o.tenant.ID)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a.recordUnrelayed(o.tenant.ID, "test.event", 1)
 	a.record(o.tenant.ID, 1)
 	select {
 	case <-h.failed:
@@ -547,19 +549,7 @@ func TestAuditSubscriptionOvertakenByRetentionEnds(t *testing.T) {
 
 	// Three events whose bus messages are lost, then retention deletes them (and every
 	// older one) before the subscription has read them; the next event is relayed.
-	err := db.RunInTx(context.Background(), a.db, func(ctx context.Context, tx bun.Tx) error {
-		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.ActorSystem, Name: "test"})
-		for i := range 3 {
-			if err := a.audit.Record(ctx, tx, audit.Event{TenantID: o.tenant.ID, Action: "test.event", Target: audit.Target{Type: "test", ID: fmt.Sprint(i)}}); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM audit_outbox WHERE tenant_id = ?", o.tenant.ID)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a.recordUnrelayed(o.tenant.ID, "test.event", 3)
 	if _, err := a.audit.Prune(context.Background(), a.db, o.tenant.ID, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
